@@ -1,0 +1,196 @@
+"""Layer `bundle`: what a FHIR server needs of a transaction (or any) Bundle.
+
+Unique fullUrls, a `request` on every transaction/batch entry, `request.url` consistent with the
+resource for PUT and POST, legal ids, and every Reference resolving: to an entry of the Bundle
+(by urn:uuid/urn:oid or absolute fullUrl, or a relative `Type/id` against the entries' type and
+id or fullUrl base) or to a contained resource (`#id`).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from ivig_fhir.problems import Problem
+
+from ._walk import Walk
+
+LAYER = "bundle"
+ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_REL = re.compile(r"^([A-Z][A-Za-z]+)/([^/?#]+)(?:/_history/[^/?#]+)?$")
+_ABS_REST = re.compile(r"^(https?://.+)/([A-Z][A-Za-z]+)/([^/?#]+)(?:/_history/[^/?#]+)?$")
+_TX = ("transaction", "batch")
+
+
+def _p(file: str, line: int | None, field: str, msg: str, code: str,
+       severity: str = "error") -> Problem:
+    return Problem(file, line, None, field, msg, severity, LAYER, code)  # type: ignore[arg-type]
+
+
+def _check_full_url(full_url: str, res: dict[str, Any] | None, loc: str, file: str,
+                    line: int | None) -> list[Problem]:
+    out = []
+    if full_url.startswith("urn:uuid:"):
+        try:
+            uuid.UUID(full_url[9:])
+        except ValueError:
+            out.append(_p(file, line, loc, f"fullUrl {full_url} is not a valid urn:uuid",
+                          "invalid-fullurl"))
+    elif full_url.startswith("urn:oid:"):
+        if not re.fullmatch(r"[0-2](\.(0|[1-9][0-9]*))+", full_url[8:]):
+            out.append(_p(file, line, loc, f"fullUrl {full_url} is not a valid urn:oid",
+                          "invalid-fullurl"))
+    elif m := _ABS_REST.match(full_url):
+        if res is not None:
+            rtype, rid = m.group(2), m.group(3)
+            if rtype != res.get("resourceType") or ("id" in res and rid != res.get("id")):
+                out.append(_p(file, line, loc, f"fullUrl {full_url} does not match the entry's "
+                              f"resource {res.get('resourceType')}/{res.get('id')}",
+                              "fullurl-mismatch"))
+    elif not re.match(r"^[a-z][a-z0-9+.-]*:", full_url):
+        out.append(_p(file, line, loc, f"fullUrl {full_url!r} must be absolute (urn:uuid:, "
+                      "urn:oid: or an http(s) URL)", "invalid-fullurl"))
+    return out
+
+
+def check(data: dict[str, Any], walk: Walk, *, file: str, line: int | None = None,
+          loc: str | None = None) -> list[Problem]:
+    out: list[Problem] = []
+    base = loc or str(data.get("resourceType", "$this"))
+    # Ids of every resource: the models check the pattern; the length limit is only here.
+    for node in walk.nodes:
+        if node.is_resource:
+            rid = node.value.get("id")
+            if isinstance(rid, str) and len(rid) > 64:
+                out.append(_p(file, line, f"{node.loc}.id", f"id is {len(rid)} characters long;"
+                              " the limit is 64", "invalid-id"))
+    if data.get("resourceType") == "Bundle":
+        out += _entries(data, walk, base, file, line)
+    else:
+        out += _references(walk, None, file, line)
+    return out
+
+
+def _entries(data: dict[str, Any], walk: Walk, base: str, file: str,
+             line: int | None) -> list[Problem]:
+    out: list[Problem] = []
+    btype = data.get("type")
+    entries = data.get("entry")
+    if not isinstance(entries, list):
+        return out
+    seen: dict[str, int] = {}
+    index: dict[str, Any] = {}  # fullUrl -> resource; "Type/id" -> resource
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        eloc = f"{base}.entry[{i}]"
+        res = entry.get("resource") if isinstance(entry.get("resource"), dict) else None
+        full_url = entry.get("fullUrl")
+        if isinstance(full_url, str) and full_url:
+            version = (res or {}).get("meta", {}).get("versionId") if res else None
+            key = full_url + ("|" + version if isinstance(version, str) else "")
+            if key in seen:
+                out.append(_p(file, line, f"{eloc}.fullUrl", f"duplicate fullUrl {full_url}: "
+                              f"entry[{seen[key]}] has it too", "duplicate-fullurl"))
+            else:
+                seen[key] = i
+            out += _check_full_url(full_url, res, f"{eloc}.fullUrl", file, line)
+            index.setdefault(full_url, res)
+        elif btype in _TX and res is not None and entry.get("request", {}).get("method") != "POST":
+            out.append(_p(file, line, eloc, "entry has no fullUrl; references to it cannot "
+                          "resolve", "missing-fullurl", "warning"))
+        if res is not None and isinstance(res.get("id"), str):
+            index.setdefault(f"{res.get('resourceType')}/{res['id']}", res)
+        req = entry.get("request")
+        if btype in _TX:
+            if not isinstance(req, dict):
+                out.append(_p(file, line, f"{eloc}.request", f"a {btype} entry needs a request "
+                              "(method and url)", "missing-request"))
+                continue
+            out += _request(req, res, f"{eloc}.request", file, line, index)
+        elif req is not None and btype in ("document", "message", "collection", "searchset"):
+            out.append(_p(file, line, f"{eloc}.request", f"a {btype} entry has no request",
+                          "unexpected-request"))
+    out += _references(walk, (entries, index), file, line)
+    return out
+
+
+def _request(req: dict[str, Any], res: dict[str, Any] | None, loc: str, file: str,
+             line: int | None, index: dict[str, Any]) -> list[Problem]:
+    out: list[Problem] = []
+    method, url = req.get("method"), req.get("url")
+    if not isinstance(url, str) or not url:
+        return out  # structure: request.url is 1..1
+    if res is None:
+        return out
+    rtype = res.get("resourceType")
+    path = url.split("?", 1)[0]
+    if method == "PUT":
+        if "?" in url:
+            if path != rtype:
+                out.append(_p(file, line, f"{loc}.url", f"conditional PUT {url} does not start "
+                              f"with the resource type {rtype}", "request-url-mismatch"))
+            return out
+        parts = path.split("/")
+        if len(parts) != 2 or parts[0] != rtype:
+            out.append(_p(file, line, f"{loc}.url", f"PUT url {url!r} should be "
+                          f"{rtype}/[id] for this {rtype}", "request-url-mismatch"))
+            return out
+        if not ID.match(parts[1]):
+            out.append(_p(file, line, f"{loc}.url", f"PUT url {url!r}: {parts[1]!r} is not a "
+                          "legal id (1-64 of A-Z a-z 0-9 - .)", "invalid-id"))
+        if res.get("id") != parts[1]:
+            out.append(_p(file, line, f"{loc}.url", f"PUT url {url!r} does not match the "
+                          f"resource id {res.get('id')!r}", "request-url-mismatch"))
+        index.setdefault(path, res)
+    elif method == "POST" and path != rtype:
+        out.append(_p(file, line, f"{loc}.url", f"POST url {url!r} should be the resource type "
+                      f"{rtype}", "request-url-mismatch"))
+    return out
+
+
+def _references(walk: Walk, bundle: tuple[list[Any], dict[str, Any]] | None, file: str,
+                line: int | None) -> list[Problem]:
+    out: list[Problem] = []
+    for node in walk.nodes:
+        if node.type != "Reference" or not isinstance(node.value, dict):
+            continue
+        ref = node.value.get("reference")
+        if not isinstance(ref, str) or not ref:
+            continue
+        loc = f"{node.loc}.reference"
+        if ref.startswith("#"):
+            contained = node.root.get("contained") or node.resource.get("contained") or []
+            ids = {c.get("id") for c in contained if isinstance(c, dict)}
+            if ref != "#" and ref[1:] not in ids:
+                out.append(_p(file, line, loc, f"reference {ref} does not resolve to a contained"
+                              " resource", "unresolved-reference"))
+            continue
+        if bundle is None:
+            continue  # a lone resource: its references point to the server
+        _entries_list, index = bundle
+        if ref in index:
+            continue
+        if ref.startswith("urn:"):
+            out.append(_p(file, line, loc, f"reference {ref} does not resolve to an entry of the"
+                          " Bundle (no entry has this fullUrl)", "unresolved-reference"))
+            continue
+        m = _REL.match(ref)
+        if m:
+            if f"{m.group(1)}/{m.group(2)}" in index or _by_base(ref, index):
+                continue
+            out.append(_p(file, line, loc, f"reference {ref} does not resolve to an entry of the"
+                          f" Bundle (no {m.group(1)} with id {m.group(2)!r})",
+                          "unresolved-reference"))
+            continue
+        m2 = _ABS_REST.match(ref)
+        if m2 and f"{m2.group(2)}/{m2.group(3)}" in index:
+            continue
+        out.append(_p(file, line, loc, f"reference {ref} points outside the Bundle",
+                      "external-reference", "warning"))
+    return out
+
+
+def _by_base(ref: str, index: dict[str, Any]) -> bool:
+    return any(k.endswith("/" + ref) and k.startswith("http") for k in index)

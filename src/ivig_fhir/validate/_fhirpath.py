@@ -1,0 +1,175 @@
+"""FHIRPath for the invariant layer: fhirpathpy, compiled once, plus the FHIR-specific functions
+fhirpathpy 2.2 lacks (hasValue, lowBoundary, highBoundary, comparable, htmlChecks, resolve).
+
+resolve() is answered from the Bundle being validated (see RESOLVER). Constraints that still
+cannot be evaluated are listed in `_invariant.KNOWN_SKIPS` with the reason.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from fhirpathpy.engine import do_eval
+from fhirpathpy.engine.nodes import FP_Quantity, ResourceNode
+from fhirpathpy.engine.util import get_data, process_user_invocation_table
+from fhirpathpy.models import models
+from fhirpathpy.parser import parse
+
+from ._narrative import div_problems
+
+# The model fhirpathpy uses for type information (choice types, `is`, `ofType`).
+_MODELS = {"r5": "r5", "r4b": "r4"}
+
+
+class _Bound(FP_Quantity):  # type: ignore[misc]
+    """A Quantity boundary that orders: fhirpathpy 2.2 leaves FP_Quantity.compare
+    unimplemented, so `<`/`<=` on quantities raise. Same unit only; otherwise 'equal' (the
+    FHIR constraints that order quantities check comparable() first)."""
+
+    def compare(self, other: Any) -> int:
+        if not isinstance(other, FP_Quantity) or other.unit != self.unit:
+            return 0
+        a, b = Decimal(str(self.value)), Decimal(str(other.value))
+        return (a > b) - (a < b)
+
+
+def _is_primitive_value(v: Any) -> bool:
+    return v is not None and not isinstance(v, (dict, list))
+
+
+def _has_value(inputs: list[Any]) -> list[bool]:
+    if len(inputs) != 1:
+        return [False]
+    return [_is_primitive_value(get_data(inputs[0]))]
+
+
+def _precision(d: Decimal) -> int:
+    exp = d.as_tuple().exponent
+    return -exp if isinstance(exp, int) and exp < 0 else 0
+
+
+def _boundary(v: Any, low: bool) -> Any:
+    """The FHIRPath lowBoundary()/highBoundary() of a decimal or Quantity, by its precision."""
+    data = get_data(v)
+    unit: str | None = None
+    if isinstance(data, FP_Quantity):
+        value, unit = Decimal(str(data.value)), data.unit
+    elif isinstance(data, Mapping):
+        if "value" not in data:
+            return None
+        value = Decimal(str(data["value"]))
+        unit = data.get("code") or data.get("unit")
+        unit = f"'{unit}'" if unit else "'1'"
+    elif isinstance(data, (int, float, Decimal)) and not isinstance(data, bool):
+        value = Decimal(str(data))
+    else:
+        return None
+    half = Decimal(5) * Decimal(10) ** -(_precision(value) + 1)
+    bound = value - half if low else value + half
+    return _Bound(bound, unit) if unit is not None else bound
+
+
+def _low(inputs: list[Any]) -> list[Any]:
+    return [b for b in (_boundary(i, True) for i in inputs) if b is not None]
+
+
+def _high(inputs: list[Any]) -> list[Any]:
+    return [b for b in (_boundary(i, False) for i in inputs) if b is not None]
+
+
+def _unit(v: Any) -> str | None:
+    d = get_data(v)
+    if isinstance(d, FP_Quantity):
+        return str(d.unit)
+    if isinstance(d, Mapping):
+        u = d.get("code") or d.get("unit")
+        return f"'{u}'" if u else "'1'"
+    return None
+
+
+def _comparable(inputs: list[Any], other: list[Any]) -> list[bool]:
+    if len(inputs) != 1 or len(other) != 1:
+        return []
+    a, b = get_data(inputs[0]), get_data(other[0])
+    ua, ub = _unit(a), _unit(b)
+    if ua is None and ub is None:
+        return [isinstance(a, (int, float, Decimal)) and isinstance(b, (int, float, Decimal))]
+    return [ua == ub]
+
+
+def _html_checks(inputs: list[Any]) -> list[bool]:
+    return [all(not div_problems(get_data(i)) for i in inputs if isinstance(get_data(i), str))]
+
+
+_FUNCTIONS: dict[str, dict[str, Any]] = {
+    "hasValue": {"fn": _has_value},
+    "lowBoundary": {"fn": _low, "arity": {0: [], 1: ["Integer"]}},
+    "highBoundary": {"fn": _high, "arity": {0: [], 1: ["Integer"]}},
+    "comparable": {"fn": _comparable, "arity": {1: ["Any"]}},
+    "htmlChecks": {"fn": _html_checks},
+}
+
+
+def _no_trace(*args: Any, **kwargs: Any) -> None:
+    """Some R5 constraints (dom-3, ref-1) call trace(); fhirpathpy would print to stdout."""
+
+
+@functools.cache
+def compiled(expression: str) -> Any:
+    """The parsed expression, cached for the process."""
+    return parse(expression)
+
+
+# Resolves a reference string to a resource (dict) of the Bundle being validated; set by the
+# invariant layer for the duration of one validation.
+RESOLVER: contextvars.ContextVar[Callable[[str], Any] | None] = contextvars.ContextVar(
+    "fhirpath_resolver", default=None
+)
+
+
+def _resolve(inputs: list[Any]) -> list[Any]:
+    """FHIR's resolve(): references inside the Bundle or to contained resources only."""
+    resolver = RESOLVER.get()
+    out = []
+    for i in inputs:
+        ref = i.get("reference") if isinstance(i, Mapping) else i
+        if isinstance(ref, str) and resolver is not None:
+            found = resolver(ref)
+            if found is not None:
+                out.append(found)
+    return out
+
+
+_FUNCTIONS["resolve"] = {"fn": _resolve}
+_TABLE = process_user_invocation_table(_FUNCTIONS)
+
+
+def evaluate(
+    expression: str,
+    node: Any,
+    base: str,
+    *,
+    resource: Any,
+    root: Any,
+    version: str,
+) -> list[Any]:
+    """Evaluate `expression` with `node` (JSON) as context, typed as the model path `base`.
+
+    Same as fhirpathpy.evaluate, minus the per-call work that does not change between calls
+    (parsing, building the function table, converting the result back to JSON)."""
+    start = ResourceNode.create_node(node, base)
+    ctx = {
+        "dataRoot": [start],
+        "vars": {"context": node, "resource": resource, "rootResource": root,
+                 "ucum": "http://unitsofmeasure.org"},
+        "model": models[_MODELS[version]],
+        "userInvocationTable": _TABLE,
+        "traceFn": _no_trace,
+    }
+    parsed = compiled(expression)
+    result = do_eval(ctx, [start], parsed["children"][0])
+    return [get_data(r) for r in (result if isinstance(result, list) else [result])]

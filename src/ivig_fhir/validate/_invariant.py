@@ -1,0 +1,141 @@
+"""Layer `invariant`: every constraint of the definitions, at every element present.
+
+Each constraint (ele-1, dom-2..6, cud-1, rng-2, bdl-*, txt-1/2, ...) is evaluated with
+fhirpathpy at the node it is defined on (a resource inside a Bundle is its own %resource;
+a contained one has its container as %rootResource), with the severity the definition gives.
+A few are evaluated in Python (`NATIVE`), for speed or because their FHIRPath uses functions
+fhirpathpy lacks; tests check that the native and fhirpathpy results agree where both work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ivig_fhir.definitions import Constraint
+from ivig_fhir.problems import Problem, Severity
+
+from . import _fhirpath
+from ._narrative import div_problems
+from ._walk import Node, Walk
+
+LAYER = "invariant"
+
+# Constraints this layer does not evaluate, and why. Everything else is evaluated; an
+# expression that fails unexpectedly is reported as a warning, never skipped in silence.
+KNOWN_SKIPS: Mapping[str, str] = {
+    # memberOf() needs a terminology server; fhirpathpy has no memberOf().
+    "cnl-0": "canonical-style name rule (warning, R5 conformance resources): uses matches() "
+    "with a pattern fhirpathpy's regex engine reads differently; not relevant to our data",
+}
+
+
+def _ele1(node: Node) -> bool:
+    # hasValue() or (children().count() > id.count()): some child other than id.
+    v = node.value
+    if isinstance(v, dict):
+        return any(k != "id" and k != "resourceType" for k in v)
+    return v is not None
+
+
+def _no_contained(node: Node) -> bool | None:
+    # dom-2..dom-5 all start `contained.`: with nothing contained they hold. Saves the costly
+    # descendants() walk of dom-3 for the usual resource; with contained, fhirpathpy decides.
+    return True if "contained" not in node.value else None
+
+
+def _div(node: Node) -> str | None:
+    v = node.value.get("div") if isinstance(node.value, dict) else node.value
+    return v if isinstance(v, str) else None
+
+
+def _txt1(node: Node) -> bool:
+    div = _div(node)
+    return div is None or not [p for p in div_problems(div) if p[1] != "xhtml-empty"]
+
+
+def _txt2(node: Node) -> bool:
+    div = _div(node)
+    return div is None or not [p for p in div_problems(div) if p[1] == "xhtml-empty"]
+
+
+# Constraints decided in Python, with why. A function returning None hands over to fhirpathpy.
+NATIVE: Mapping[str, tuple[Callable[[Node], bool | None], str]] = {
+    "ele-1": (_ele1, "on every element: 0.1 ms each in fhirpathpy is most of the run time"),
+    "dom-2": (_no_contained, "vacuous without contained resources"),
+    "dom-3": (_no_contained, "vacuous without contained resources (descendants() is slow)"),
+    "dom-4": (_no_contained, "vacuous without contained resources"),
+    "dom-5": (_no_contained, "vacuous without contained resources"),
+    "txt-1": (_txt1, "expression is htmlChecks(), FHIR's own function for the XHTML rules; "
+              "the narrative checker implements it"),
+    "txt-2": (_txt2, "expression is htmlChecks() too (R5), so it cannot tell txt-1 from txt-2; "
+              "implemented as 'the div has some text or an image'"),
+}
+
+_SEVERITY: Mapping[str, Severity] = {"error": "error", "warning": "warning"}
+
+
+def passes(c: Constraint, node: Node, version: str, *, native: bool = True) -> bool:
+    """Does `node` satisfy `c`? Raises when fhirpathpy cannot evaluate the expression."""
+    if native and c.key in NATIVE:
+        decided = NATIVE[c.key][0](node)
+        if decided is not None:
+            return decided
+    result = _fhirpath.evaluate(c.expression, node.value, node.fp_base, resource=node.resource,
+                                root=node.root, version=version)
+    # Empty: the rule does not apply here (the HL7 validator reads it the same way).
+    return not result or result == [True]
+
+
+class _Resolver:
+    """resolve() inside one validation: Bundle entries by fullUrl or Type/id; #id contained."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.index: dict[str, Any] = {}
+        self.root: dict[str, Any] = data
+        entries = data.get("entry") if data.get("resourceType") == "Bundle" else None
+        for e in entries if isinstance(entries, list) else ():
+            res = e.get("resource") if isinstance(e, dict) else None
+            if not isinstance(res, dict):
+                continue
+            if isinstance(e.get("fullUrl"), str):
+                self.index[e["fullUrl"]] = res
+            if isinstance(res.get("id"), str):
+                self.index[f"{res.get('resourceType')}/{res['id']}"] = res
+
+    def __call__(self, ref: str) -> Any:
+        if ref.startswith("#"):
+            for c in self.root.get("contained") or ():
+                if isinstance(c, dict) and c.get("id") == ref[1:]:
+                    return c
+            return None
+        return self.index.get(ref.split("/_history/", 1)[0])
+
+
+def check(walk: Walk, data: dict[str, Any], *, file: str, version: str,
+          line: int | None = None, quiet_failures: bool = False) -> list[Problem]:
+    out: list[Problem] = []
+    failed_keys: set[str] = set()
+    resolver = _Resolver(data)
+    token = _fhirpath.RESOLVER.set(resolver)
+    try:
+        for node in walk.nodes:
+            resolver.root = node.root
+            for c in node.constraints:
+                if c.key in KNOWN_SKIPS:
+                    continue
+                try:
+                    ok = passes(c, node, version)
+                except Exception as e:  # noqa: BLE001 - any engine failure becomes a finding
+                    if not quiet_failures and c.key not in failed_keys:
+                        failed_keys.add(c.key)
+                        out.append(Problem(file, line, None, node.loc, f"{c.key} could not be "
+                                           f"evaluated ({type(e).__name__}: {e}); expression: "
+                                           f"{c.expression}", "warning", LAYER, c.key))
+                    continue
+                if not ok:
+                    out.append(Problem(file, line, None, node.loc, f"{c.key}: {c.human}",
+                                       _SEVERITY.get(c.severity, "error"), LAYER, c.key))
+    finally:
+        _fhirpath.RESOLVER.reset(token)
+    return out

@@ -1,0 +1,204 @@
+"""Walk a FHIR JSON resource alongside its StructureDefinitions.
+
+One pass yields a `Node` for every element present (complex, primitive, nested resources),
+with its HL7-style location, its element definition, its type, and the constraints that apply
+there (the element's own plus, on entering a datatype or resource, the type's root constraints).
+The invariant, binding and narrative layers work from these nodes; the walk itself also reports
+cardinality problems the models do not (a `0..1` element given as an array, a required element
+missing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ivig_fhir.definitions import Constraint, Definitions, ElementDef, StructureDef
+from ivig_fhir.problems import Problem
+
+_COMPLEX_CONTAINERS = ("BackboneElement", "Element")
+
+
+@dataclass(slots=True)
+class Node:
+    loc: str  # Bundle.entry[2].resource.issue[0]
+    value: Any  # the JSON value (dict for complex types and resources)
+    type: str  # type code: 'CodeableConcept', 'code', 'BackboneElement', or the resource type
+    elem: ElementDef | None  # None at a resource's root
+    fp_base: str  # path the FHIRPath model knows: 'Range', 'Bundle.entry', 'ClinicalUseDefinition'
+    constraints: tuple[Constraint, ...]
+    resource: dict[str, Any]  # the resource this node belongs to (%resource)
+    root: dict[str, Any]  # the outermost resource (%rootResource for contained ones)
+    is_resource: bool = False
+    is_primitive: bool = False
+
+
+@dataclass
+class Walk:
+    nodes: list[Node] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # layer 'structure'
+    untyped: set[str] = field(default_factory=set)  # resource types without definitions
+
+
+def _merge(a: tuple[Constraint, ...], b: tuple[Constraint, ...]) -> tuple[Constraint, ...]:
+    if not b:
+        return a
+    if not a:
+        return b
+    seen = {c.key for c in a}
+    return a + tuple(c for c in b if c.key not in seen)
+
+
+class _Walker:
+    def __init__(self, defs: Definitions, file: str, line: int | None) -> None:
+        self.defs = defs
+        self.file = file
+        self.line = line
+        self.out = Walk()
+        self._choice_cache: dict[tuple[str, str], tuple[ElementDef, str] | None] = {}
+
+    def problem(self, loc: str, message: str, code: str, severity: str = "error") -> None:
+        self.out.problems.append(
+            Problem(self.file, self.line, None, loc, message, severity, "structure", code)  # type: ignore[arg-type]
+        )
+
+    def resource(self, res: dict[str, Any], loc: str, root: dict[str, Any] | None) -> None:
+        rt = res.get("resourceType")
+        if not isinstance(rt, str):
+            return  # the json layer reports it
+        sd = self.defs.structure(rt)
+        if sd is None or sd.kind != "resource":
+            self.out.untyped.add(rt)
+            return
+        root = root if root is not None else res
+        self.out.nodes.append(
+            Node(loc, res, rt, None, rt, sd.root.constraints, res, root, is_resource=True)
+        )
+        self.children(sd, sd.root.path, res, loc, res, root)
+
+    def _choice(self, sd: StructureDef, path: str, name: str) -> tuple[ElementDef, str] | None:
+        key = (sd.url + "#" + path, name)
+        if key in self._choice_cache:
+            return self._choice_cache[key]
+        found = None
+        for cname, cel in sd.children(path).items():
+            if not cname.endswith("[x]"):
+                continue
+            prefix = cname[:-3]
+            if name.startswith(prefix) and len(name) > len(prefix):
+                suffix = name[len(prefix):]
+                for t in cel.types:
+                    if t[:1].upper() + t[1:] == suffix:
+                        found = (cel, t)
+                        break
+            if found:
+                break
+        self._choice_cache[key] = found
+        return found
+
+    def children(
+        self, sd: StructureDef, path: str, obj: dict[str, Any], loc: str,
+        resource: dict[str, Any], root: dict[str, Any],
+    ) -> None:
+        kids = sd.children(path)
+        for key, v in obj.items():
+            if key == "resourceType" or key == "fhir_comments":
+                continue
+            twin = key.startswith("_")
+            name = key[1:] if twin else key
+            el = kids.get(name)
+            type_code: str | None = None
+            if el is None:
+                choice = self._choice(sd, path, name)
+                if choice is None:
+                    continue  # unknown element: the structure (model) layer reports it
+                el, type_code = choice
+            elif el.types:
+                type_code = el.types[0]
+            here = f"{loc}.{name}"
+            if isinstance(v, list):
+                if el.max == "1" and not twin:
+                    self.problem(here, f"{el.path} allows at most one value, but this is a JSON"
+                                 " array", "cardinality")
+                items: list[tuple[str, Any]] = [(f"{here}[{i}]", x) for i, x in enumerate(v)]
+            else:
+                if el.max != "1" and not twin and el.max != "0":
+                    self.problem(here, f"{el.path} repeats ({el.min}..{el.max}): FHIR JSON "
+                                 "needs an array here", "cardinality")
+                items = [(here, v)]
+            for iloc, item in items:
+                if item is None:
+                    continue
+                if twin:
+                    # The extensions and id of a primitive: an Element.
+                    if isinstance(item, dict):
+                        self.datatype("Element", item, iloc, el, resource, root)
+                    continue
+                self.value(sd, el, type_code, item, iloc, resource, root)
+        for name, el in kids.items():
+            if el.min > 0 and name not in obj and "_" + name not in obj:
+                if name.endswith("[x]"):
+                    prefix = name[:-3]
+                    if any(k.startswith(prefix) for k in obj):
+                        continue
+                self.problem(f"{loc}.{name.removesuffix('[x]')}", f"{el.path} is required "
+                             f"({el.min}..{el.max}) but missing", "required")
+
+    def value(
+        self, sd: StructureDef, el: ElementDef, type_code: str | None, item: Any, loc: str,
+        resource: dict[str, Any], root: dict[str, Any],
+    ) -> None:
+        if el.content_reference:
+            target = el.content_reference.split("#", 1)[-1]
+            if isinstance(item, dict):
+                target_el = sd.element(target)
+                extra = target_el.constraints if target_el else ()
+                self.out.nodes.append(Node(loc, item, "BackboneElement", el, target,
+                                           _merge(el.constraints, extra), resource, root))
+                self.children(sd, target, item, loc, resource, root)
+            return
+        if type_code is None:
+            return
+        if type_code in _COMPLEX_CONTAINERS and sd.children(el.path):
+            if isinstance(item, dict):
+                self.out.nodes.append(Node(loc, item, type_code, el, el.path, el.constraints,
+                                           resource, root))
+                self.children(sd, el.path, item, loc, resource, root)
+            return
+        if type_code == "Resource" or (
+            (rsd := self.defs.structure(type_code)) is not None and rsd.kind == "resource"
+        ):
+            if isinstance(item, dict):
+                # A contained resource keeps its container as %rootResource; a Bundle entry
+                # (or a Parameters value) is a resource in its own right.
+                self.resource(item, loc, root if el.path.endswith(".contained") else None)
+            return
+        if self.defs.is_primitive(type_code):
+            # ele-1 on a primitive ("a value or extensions") is the json layer's no-null,
+            # no-empty rule; other constraints on primitives (txt-1/2 on the div) apply here.
+            kept = tuple(c for c in el.constraints if c.key != "ele-1")
+            self.out.nodes.append(Node(loc, item, type_code, el, el.path, kept, resource, root,
+                                       is_primitive=True))
+            return
+        self.datatype(type_code, item, loc, el, resource, root)
+
+    def datatype(
+        self, type_code: str, item: Any, loc: str, el: ElementDef,
+        resource: dict[str, Any], root: dict[str, Any],
+    ) -> None:
+        dsd = self.defs.structure(type_code)
+        if dsd is None or not isinstance(item, dict):
+            return  # wrong JSON type: the structure (model) layer reports it
+        node = Node(loc, item, type_code, el, type_code,
+                    _merge(el.constraints, dsd.root.constraints), resource, root)
+        self.out.nodes.append(node)
+        self.children(dsd, dsd.root.path, item, loc, resource, root)
+
+
+def walk(data: dict[str, Any], defs: Definitions, *, file: str, loc: str | None = None,
+         line: int | None = None) -> Walk:
+    """Every element of `data` (a resource, maybe a Bundle with resources inside)."""
+    w = _Walker(defs, file, line)
+    rt = data.get("resourceType")
+    w.resource(data, loc or (rt if isinstance(rt, str) else "$this"), None)
+    return w.out
