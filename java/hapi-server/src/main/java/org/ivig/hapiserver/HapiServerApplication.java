@@ -1,0 +1,181 @@
+package org.ivig.hapiserver;
+
+import ca.uhn.fhir.context.FhirContext;
+import ca.uhn.fhir.context.support.DefaultProfileValidationSupport;
+import org.slf4j.LoggerFactory;
+import org.springframework.boot.Banner;
+import org.springframework.boot.SpringApplication;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Entry point of the local HAPI FHIR JPA server used by ivig-fhir.
+ *
+ * <pre>
+ * java -jar ivig-hapi-server.jar --port 8080 [--fhir-version R5|R4B] [--data-dir DIR]
+ *      [--require-token-file FILE] [--host 127.0.0.1]
+ * </pre>
+ *
+ * One FHIR version per process. Without --data-dir the H2 database lives in memory and
+ * vanishes with the process; with it, the database is an H2 file under DIR and survives
+ * restarts. When HAPI_REQUIRED_BEARER_TOKEN is set (or --require-token-file is given),
+ * every request except GET /fhir/metadata needs "Authorization: Bearer TOKEN".
+ */
+public final class HapiServerApplication {
+
+	static final String ENV_TOKEN = "HAPI_REQUIRED_BEARER_TOKEN";
+
+	private HapiServerApplication() {}
+
+	public static void main(String[] args) throws Exception {
+		ServerOptions options;
+		try {
+			options = ServerOptions.parse(args);
+		} catch (IllegalArgumentException e) {
+			System.err.println("hapi-server: " + e.getMessage());
+			System.err.println(ServerOptions.USAGE);
+			System.exit(2);
+			return;
+		}
+		if (options.help) {
+			System.out.println(ServerOptions.USAGE);
+			return;
+		}
+
+		Map<String, Object> props = new HashMap<>();
+		props.put("server.port", options.port);
+		props.put("server.address", options.host);
+		props.put("server.shutdown", "immediate");
+		props.put("spring.main.banner-mode", "off");
+		props.put("spring.main.allow-bean-definition-overriding", "true");
+		props.put("spring.main.allow-circular-references", "true");
+		props.put("spring.jmx.enabled", "false");
+		props.put("ivig.hapi.fhir-version", options.fhirVersion);
+		props.put("ivig.hapi.jdbc-url", options.jdbcUrl());
+		props.put("ivig.hapi.required-token", options.requiredToken == null ? "" : options.requiredToken);
+
+		if ("R5".equals(options.fhirVersion)) {
+			preloadR5CoreDefinitions();
+		}
+
+		Class<?> versionConfig = "R4B".equals(options.fhirVersion) ? R4BConfig.class : R5Config.class;
+		SpringApplication app = new SpringApplication(ServerConfig.class, versionConfig);
+		app.setBannerMode(Banner.Mode.OFF);
+		app.setDefaultProperties(props);
+		app.setRegisterShutdownHook(true);
+		// No command-line argument should reach Spring's property sources: they are ours.
+		app.setAddCommandLineProperties(false);
+		app.run();
+	}
+
+	/**
+	 * For R5, HAPI's DefaultProfileValidationSupport parses the whole R5 core, extensions and
+	 * terminology packages (~7,000 resources) the first time it is constructed, and the JPA
+	 * search parameter registry needs it during start-up. The parsed packages are kept in a
+	 * static, per-FHIR-version cache, so starting that parse now, on a second thread, lets it
+	 * overlap with Spring's and Hibernate's own start-up work instead of running after it.
+	 */
+	private static void preloadR5CoreDefinitions() {
+		Thread t = new Thread(
+				() -> {
+					try {
+						new DefaultProfileValidationSupport(FhirContext.forR5Cached());
+					} catch (RuntimeException e) {
+						// Not fatal here: the server builds it again itself and reports any problem.
+						LoggerFactory.getLogger(HapiServerApplication.class)
+								.warn("Preloading R5 definitions failed: {}", e.toString());
+					}
+				},
+				"r5-definitions-preload");
+		t.setDaemon(true);
+		t.start();
+	}
+
+	/** Command-line options. */
+	static final class ServerOptions {
+		static final String USAGE = "usage: hapi-server --port N [--fhir-version R5|R4B] [--data-dir DIR]"
+				+ " [--require-token-file FILE] [--host ADDR]";
+
+		int port = 8080;
+		String host = "127.0.0.1";
+		String fhirVersion = "R5";
+		Path dataDir;
+		String requiredToken;
+		boolean help;
+
+		static ServerOptions parse(String[] args) throws Exception {
+			ServerOptions o = new ServerOptions();
+			Path tokenFile = null;
+			for (int i = 0; i < args.length; i++) {
+				String a = args[i];
+				String value = null;
+				int eq = a.indexOf('=');
+				if (a.startsWith("--") && eq > 0) {
+					value = a.substring(eq + 1);
+					a = a.substring(0, eq);
+				}
+				switch (a) {
+					case "-h", "--help" -> o.help = true;
+					case "--port" -> {
+						String v = value != null ? value : next(args, ++i, a);
+						try {
+							o.port = Integer.parseInt(v);
+						} catch (NumberFormatException e) {
+							throw new IllegalArgumentException("--port needs a number, got " + v);
+						}
+						if (o.port < 1 || o.port > 65535) {
+							throw new IllegalArgumentException("--port out of range: " + v);
+						}
+					}
+					case "--host" -> o.host = value != null ? value : next(args, ++i, a);
+					case "--fhir-version" -> {
+						String v = (value != null ? value : next(args, ++i, a)).toUpperCase(Locale.ROOT);
+						if (!v.equals("R5") && !v.equals("R4B")) {
+							throw new IllegalArgumentException("--fhir-version must be R5 or R4B, got " + v);
+						}
+						o.fhirVersion = v;
+					}
+					case "--data-dir" -> o.dataDir = Path.of(value != null ? value : next(args, ++i, a));
+					case "--require-token-file" -> tokenFile = Path.of(value != null ? value : next(args, ++i, a));
+					default -> throw new IllegalArgumentException("unknown argument: " + args[i]);
+				}
+			}
+			if (tokenFile != null) {
+				o.requiredToken = Files.readString(tokenFile).trim();
+				if (o.requiredToken.isEmpty()) {
+					throw new IllegalArgumentException("token file is empty: " + tokenFile);
+				}
+			} else {
+				String env = System.getenv(ENV_TOKEN);
+				if (env != null && !env.isBlank()) {
+					o.requiredToken = env.trim();
+				}
+			}
+			if (o.dataDir != null) {
+				Files.createDirectories(o.dataDir);
+			}
+			return o;
+		}
+
+		private static String next(String[] args, int i, String name) {
+			if (i >= args.length) {
+				throw new IllegalArgumentException(name + " needs a value");
+			}
+			return args[i];
+		}
+
+		String jdbcUrl() {
+			if (dataDir == null) {
+				return "jdbc:h2:mem:hapi-" + fhirVersion.toLowerCase(Locale.ROOT) + ";DB_CLOSE_DELAY=-1";
+			}
+			// One database file per FHIR version, so one directory can hold both.
+			Path db = dataDir.toAbsolutePath().resolve("hapi-" + fhirVersion.toLowerCase(Locale.ROOT));
+			// DB_CLOSE_ON_EXIT=FALSE: Spring closes the pool itself on shutdown, after HAPI is done.
+			return "jdbc:h2:file:" + db + ";DB_CLOSE_ON_EXIT=FALSE";
+		}
+	}
+}
