@@ -138,7 +138,7 @@ class CodeSystemCodes:
 
 
 @dataclass(frozen=True)
-class Definitions:
+class Definitions:  # cached_property needs a __dict__: no slots
     version: str  # 'r5' / 'r4b'
     fhir_version: str | None  # '5.0.0'
     package_name: str
@@ -150,6 +150,29 @@ class Definitions:
 
     def structure(self, name: str) -> StructureDef | None:
         return self.structures.get(name)
+
+    @functools.cached_property
+    def _root_constraints(self) -> dict[str, tuple[Constraint, ...]]:
+        out: dict[str, tuple[Constraint, ...]] = {}
+        for name, sd in self.structures.items():
+            found = list(sd.root.constraints)
+            keys = {c.key for c in found}
+            base = sd.base_definition
+            while base:
+                parent = self.structures.get(base.rsplit("/", 1)[-1])
+                if parent is None or parent.url != base:
+                    break
+                found += [c for c in parent.root.constraints if c.key not in keys]
+                keys |= {c.key for c in parent.root.constraints}
+                base = parent.base_definition
+            out[name] = tuple(found)
+        return out
+
+    def root_constraints(self, name: str) -> tuple[Constraint, ...]:
+        """Constraints on a type's root element, with those of its base types. The R5 package
+        leaves them out of some snapshots (MedicationKnowledge, Citation, CodeSystem, Evidence
+        and other canonical resources have no dom-2..dom-6 on their root element)."""
+        return self._root_constraints.get(name, ())
 
     def is_primitive(self, type_code: str) -> bool:
         sd = self.structures.get(type_code)

@@ -161,7 +161,11 @@ def evaluate(
 
     Same as fhirpathpy.evaluate, minus the per-call work that does not change between calls
     (parsing, building the function table, converting the result back to JSON)."""
-    start = ResourceNode.create_node(node, base)
+    # A resource goes in as plain JSON: fhirpathpy matches a leading type name
+    # ("ClinicalUseDefinition.indication", as in cud-1) only against a raw resource's
+    # resourceType; wrapped in a ResourceNode the path silently yields nothing.
+    start = node if isinstance(node, Mapping) and "resourceType" in node else \
+        ResourceNode.create_node(node, base)
     ctx = {
         "dataRoot": [start],
         "vars": {"context": node, "resource": resource, "rootResource": root,

@@ -63,6 +63,7 @@ class _Walker:
         )
 
     def resource(self, res: dict[str, Any], loc: str, root: dict[str, Any] | None) -> None:
+        """A resource; `root` is its container when it is contained, else None."""
         rt = res.get("resourceType")
         if not isinstance(rt, str):
             return  # the json layer reports it
@@ -70,11 +71,20 @@ class _Walker:
         if sd is None or sd.kind != "resource":
             self.out.untyped.add(rt)
             return
+        constraints = self._resource_constraints(rt)
+        if root is not None:
+            # dom-6 (narrative, a best-practice warning) is the container's business: a
+            # contained resource is shown through the container's narrative.
+            constraints = tuple(c for c in constraints if c.key != "dom-6")
         root = root if root is not None else res
         self.out.nodes.append(
-            Node(loc, res, rt, None, rt, sd.root.constraints, res, root, is_resource=True)
+            Node(loc, res, rt, None, rt, constraints, res, root, is_resource=True)
         )
         self.children(sd, sd.root.path, res, loc, res, root)
+
+    def _resource_constraints(self, rt: str) -> tuple[Constraint, ...]:
+        # ele-1 is about elements; a resource's root is not one (the R5 Base type adds it).
+        return tuple(c for c in self.defs.root_constraints(rt) if c.key != "ele-1")
 
     def _choice(self, sd: StructureDef, path: str, name: str) -> tuple[ElementDef, str] | None:
         key = (sd.url + "#" + path, name)
@@ -190,7 +200,7 @@ class _Walker:
         if dsd is None or not isinstance(item, dict):
             return  # wrong JSON type: the structure (model) layer reports it
         node = Node(loc, item, type_code, el, type_code,
-                    _merge(el.constraints, dsd.root.constraints), resource, root)
+                    _merge(el.constraints, self.defs.root_constraints(type_code)), resource, root)
         self.out.nodes.append(node)
         self.children(dsd, dsd.root.path, item, loc, resource, root)
 
