@@ -13,7 +13,6 @@ from fixtures import (
     DIV,
     adverse_event,
     big_transaction,
-    broken,
     clinical_use_definition,
     dumps,
     group,
@@ -248,7 +247,8 @@ def test_dom6_missing_narrative_is_a_warning() -> None:
 
 def test_txt2_empty_div() -> None:
     med = medication()
-    med["text"] = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml"> </div>'}
+    empty = '<div xmlns="http://www.w3.org/1999/xhtml"> </div>'
+    med["text"] = {"status": "generated", "div": empty}
     found = check(med)
     assert_one(found, "invariant", "Medication.text.div", "txt-2")
     assert_one(found, "narrative", "Medication.text.div", "no text content")

@@ -176,7 +176,7 @@ class Definitions:  # cached_property needs a __dict__: no slots
 
     def is_primitive(self, type_code: str) -> bool:
         sd = self.structures.get(type_code)
-        return sd is not None and sd.kind == "primitive-type" or type_code.startswith(
+        return (sd is not None and sd.kind == "primitive-type") or type_code.startswith(
             "http://hl7.org/fhirpath/System."
         )
 
@@ -240,10 +240,13 @@ def _structure(raw: Mapping[str, Any]) -> StructureDef:
     )
 
 
-@functools.cache
 def load(version: str = "R5") -> Definitions:
-    """The extract for `version` ('R5' or 'R4B'), parsed once per process."""
-    v = normalize_version(version)
+    """The extract for `version` ('R5', 'R4B', '5.0.0', ...), parsed once per process."""
+    return _load(normalize_version(version))
+
+
+@functools.cache
+def _load(v: str) -> Definitions:
     text = resources.files(__package__).joinpath(v, "definitions.json").read_text("utf-8")
     raw = json.loads(text)
     pkg = raw["package"]

@@ -1,3 +1,5 @@
+# mypy: allow-untyped-calls
+# (fhirpathpy ships py.typed but leaves its engine functions unannotated.)
 """FHIRPath for the invariant layer: fhirpathpy, compiled once, plus the FHIR-specific functions
 fhirpathpy 2.2 lacks (hasValue, lowBoundary, highBoundary, comparable, htmlChecks, resolve).
 
@@ -25,12 +27,12 @@ from ._narrative import div_problems
 _MODELS = {"r5": "r5", "r4b": "r4"}
 
 
-class _Bound(FP_Quantity):  # type: ignore[misc]
+class _Bound(FP_Quantity):
     """A Quantity boundary that orders: fhirpathpy 2.2 leaves FP_Quantity.compare
     unimplemented, so `<`/`<=` on quantities raise. Same unit only; otherwise 'equal' (the
     FHIR constraints that order quantities check comparable() first)."""
 
-    def compare(self, other: Any) -> int:
+    def compare(self, other: Any) -> int:  # type: ignore[override]  # base is a stub
         if not isinstance(other, FP_Quantity) or other.unit != self.unit:
             return 0
         a, b = Decimal(str(self.value)), Decimal(str(other.value))
