@@ -16,7 +16,7 @@ def medication() -> dict[str, Any]:
     return {
         "resourceType": "Medication",
         "id": "ivig",
-        "text": TEXT,
+        "text": dict(TEXT),
         "code": {"coding": [{"system": "http://www.whocc.no/atc", "code": "J06BA02",
                              "display": "immunoglobulins, normal human, for intravascular adm."}]},
         "status": "active",
@@ -27,7 +27,7 @@ def medication_knowledge() -> dict[str, Any]:
     return {
         "resourceType": "MedicationKnowledge",
         "id": "ivig-knowledge",
-        "text": TEXT,
+        "text": dict(TEXT),
         "status": "active",
         "code": {"text": "Immune globulin intravenous (human)"},
         "clinicalUseIssue": [{"reference": "ClinicalUseDefinition/ivig-pid"}],
@@ -39,7 +39,7 @@ def group() -> dict[str, Any]:
     return {
         "resourceType": "Group",
         "id": "adults-pid",
-        "text": TEXT,
+        "text": dict(TEXT),
         "type": "person",
         "membership": "definitional",
         "characteristic": [{
@@ -59,7 +59,7 @@ def clinical_use_definition() -> dict[str, Any]:
     return {
         "resourceType": "ClinicalUseDefinition",
         "id": "ivig-pid",
-        "text": TEXT,
+        "text": dict(TEXT),
         "type": "indication",
         "status": {"coding": [{"system": "http://hl7.org/fhir/publication-status",
                                "code": "active"}]},
@@ -77,7 +77,7 @@ def adverse_event() -> dict[str, Any]:
     return {
         "resourceType": "AdverseEvent",
         "id": "ivig-thrombosis",
-        "text": TEXT,
+        "text": dict(TEXT),
         "status": "completed",
         "actuality": "potential",
         "subject": {"reference": "Group/adults-pid"},

@@ -117,6 +117,7 @@ def test_known_skips_and_shortcuts_have_reasons() -> None:
     for table in (_invariant.KNOWN_SKIPS,):
         assert all(isinstance(v, str) and len(v) > 20 for v in table.values())
     assert all(len(reason) > 20 for _fn, reason in _invariant.NATIVE.values())
+    assert all(len(reason) > 20 for _fn, reason in _invariant.NATIVE_EXPRESSIONS.values())
 
 
 def test_no_constraint_of_our_types_fails_to_evaluate() -> None:

@@ -138,6 +138,22 @@ def test_ndjson_reports_line_numbers() -> None:
     assert found[0].layer == "binding"
 
 
+def test_bundle_file_findings_point_at_the_entry_line() -> None:
+    b = transaction()
+    b["entry"][3]["resource"]["text"]["div"] = "<div>{not: [json]}</div>"  # brackets in strings
+    b["entry"][4]["resource"]["actuality"] = "possible"
+    raw = dumps(b)
+    found = validate_bytes(raw, file="b.json")
+    lines = raw.decode().splitlines()
+    actuality = next(p for p in found if p.layer == "binding")
+    assert actuality.line is not None
+    assert lines[actuality.line - 1].strip() == "{"  # the entry's opening brace ...
+    assert '"fullUrl": "http://example.org/fhir/AdverseEvent' in lines[actuality.line]
+    narrative = next(p for p in found if p.layer == "narrative")
+    assert '"fullUrl": "http://example.org/fhir/ClinicalUseDefinition' in \
+        lines[narrative.line or 0]
+
+
 # --- structure -------------------------------------------------------------------------------
 
 def test_unknown_element() -> None:
@@ -392,6 +408,23 @@ def test_r4b_detection_and_validation() -> None:
     assert only(validate_bytes(dumps(ae), file="r4b.json"), "structure") == []
     assert_one(validate_resource(ae, file="r4b.json", fhir_version="R5"), "structure",
                "AdverseEvent.event", "unknown element")
+
+
+def test_r4b_invariants_in_a_bundle() -> None:
+    cud = {"resourceType": "ClinicalUseDefinition", "id": "x", "type": "indication",
+           "indication": {"diseaseSymptomProcedure": {"concept": {"text": "PID"}}},
+           "warning": {"description": "renal failure"}, "text": {"status": "generated",
+                                                                  "div": DIV}}
+    grp = {"resourceType": "Group", "id": "g", "type": "person", "actual": False,
+           "text": {"status": "generated", "div": DIV},
+           "characteristic": [{"code": {"text": "age"}, "exclude": False,
+                               "valueRange": {"low": {"value": 9, "unit": "a"},
+                                              "high": {"value": 3, "unit": "a"}}}]}
+    found = validate_resource(transaction([cud, grp]), file="r4b.json", fhir_version="R4B")
+    assert_one(found, "invariant", "Bundle.entry[0].resource", "cud-1")
+    assert_one(found, "invariant", "Bundle.entry[1].resource.characteristic[0].valueRange",
+               "rng-2")
+    assert not [p for p in found if "could not be evaluated" in p.message]
 
 
 def test_extra_layers_are_called_per_document() -> None:

@@ -11,7 +11,8 @@ Each finding is a `Problem` whose `layer` says which check made it:
     narrative  the XHTML of Narrative.div is well-formed and safe
     (extra)    any `Layer` the caller plugs in, e.g. terminology
 
-Locations: `Problem.file` (and `line` for NDJSON records and JSON syntax errors) and
+Locations: `Problem.file`, `Problem.line` (JSON syntax errors; the NDJSON record; in a Bundle
+file, the line where the entry starts) and
 `Problem.field`, an HL7-style FHIRPath such as `Bundle.entry[2].resource.issue[0]`.
 """
 
@@ -25,6 +26,7 @@ from ivig_fhir.definitions import load, normalize_version
 from ivig_fhir.problems import Problem
 
 from . import _binding, _bundle, _invariant, _json, _narrative, _structure
+from ._lines import add_entry_lines
 from ._walk import walk
 
 __all__ = ["Layer", "detect_version", "validate_bytes", "validate_paths", "validate_resource"]
@@ -124,7 +126,11 @@ def validate_bytes(
     data, problems = _json.parse(raw, file=file)
     if data is None:
         return problems
-    return _one(data, file, fhir_version, extra_layers, None)
+    found = _one(data, file, fhir_version, extra_layers, None)
+    if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+        # Point findings inside an entry at the line where the entry starts.
+        found = sorted(add_entry_lines(found, raw.decode("utf-8")), key=_key)
+    return found
 
 
 def _one(data: Any, file: str, fhir_version: str | None, extra_layers: Sequence[Layer],

@@ -72,15 +72,39 @@ NATIVE: Mapping[str, tuple[Callable[[Node], bool | None], str]] = {
               "implemented as 'the div has some text or an image'"),
 }
 
+def _low_le_high(node: Node) -> bool:
+    # R4B rng-2 compares two Quantity objects with `<=`, which fhirpathpy 2.2 cannot do
+    # (FP_Quantity has no ordering). Same units (or none) -> compare values; else not comparable.
+    v = node.value
+    low, high = v.get("low"), v.get("high")
+    if not isinstance(low, dict) or not isinstance(high, dict):
+        return True
+    if "value" not in low or "value" not in high:
+        return True
+    if (low.get("code") or low.get("unit")) != (high.get("code") or high.get("unit")):
+        return True
+    return bool(low["value"] <= high["value"])
+
+
+# Expressions (rather than keys) decided in Python: one key can be worded differently per
+# FHIR version, and only one wording may need help.
+NATIVE_EXPRESSIONS: Mapping[str, tuple[Callable[[Node], bool | None], str]] = {
+    "low.empty() or high.empty() or (low <= high)": (
+        _low_le_high, "R4B rng-2: fhirpathpy cannot order two Quantities (no FP_Quantity "
+        "comparison); R5's rng-2 works through lowBoundary()/highBoundary()"),
+}
+
 _SEVERITY: Mapping[str, Severity] = {"error": "error", "warning": "warning"}
 
 
 def passes(c: Constraint, node: Node, version: str, *, native: bool = True) -> bool:
     """Does `node` satisfy `c`? Raises when fhirpathpy cannot evaluate the expression."""
-    if native and c.key in NATIVE:
-        decided = NATIVE[c.key][0](node)
-        if decided is not None:
-            return decided
+    if native:
+        shortcut = NATIVE.get(c.key) or NATIVE_EXPRESSIONS.get(c.expression)
+        if shortcut is not None:
+            decided = shortcut[0](node)
+            if decided is not None:
+                return decided
     result = _fhirpath.evaluate(c.expression, node.value, node.fp_base, resource=node.resource,
                                 root=node.root, version=version)
     # Empty: the rule does not apply here (the HL7 validator reads it the same way).
