@@ -92,3 +92,11 @@ def test_rows() -> None:
     (row,) = rows(validate_resource(mk, file="mk.json"))
     assert row[:4] == ("mk.json", "error", "binding", "code-invalid")
     assert row[4] == "MedicationKnowledge.status"
+
+
+def test_public_api_is_small() -> None:
+    import ivig_fhir.validate as v
+
+    assert sorted(v.__all__) == ["Layer", "detect_version", "validate_bytes", "validate_paths",
+                                 "validate_resource"]
+    assert all(hasattr(v, name) for name in v.__all__)
