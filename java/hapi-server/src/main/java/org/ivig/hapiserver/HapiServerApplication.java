@@ -1,8 +1,5 @@
 package org.ivig.hapiserver;
 
-import ca.uhn.fhir.context.FhirContext;
-import ca.uhn.fhir.context.support.DefaultProfileValidationSupport;
-import org.slf4j.LoggerFactory;
 import org.springframework.boot.Banner;
 import org.springframework.boot.SpringApplication;
 
@@ -58,10 +55,6 @@ public final class HapiServerApplication {
 		props.put("ivig.hapi.jdbc-url", options.jdbcUrl());
 		props.put("ivig.hapi.required-token", options.requiredToken == null ? "" : options.requiredToken);
 
-		if ("R5".equals(options.fhirVersion)) {
-			preloadR5CoreDefinitions();
-		}
-
 		Class<?> versionConfig = "R4B".equals(options.fhirVersion) ? R4BConfig.class : R5Config.class;
 		SpringApplication app = new SpringApplication(ServerConfig.class, versionConfig);
 		app.setBannerMode(Banner.Mode.OFF);
@@ -70,29 +63,6 @@ public final class HapiServerApplication {
 		// No command-line argument should reach Spring's property sources: they are ours.
 		app.setAddCommandLineProperties(false);
 		app.run();
-	}
-
-	/**
-	 * For R5, HAPI's DefaultProfileValidationSupport parses the whole R5 core, extensions and
-	 * terminology packages (~7,000 resources) the first time it is constructed, and the JPA
-	 * search parameter registry needs it during start-up. The parsed packages are kept in a
-	 * static, per-FHIR-version cache, so starting that parse now, on a second thread, lets it
-	 * overlap with Spring's and Hibernate's own start-up work instead of running after it.
-	 */
-	private static void preloadR5CoreDefinitions() {
-		Thread t = new Thread(
-				() -> {
-					try {
-						new DefaultProfileValidationSupport(FhirContext.forR5Cached());
-					} catch (RuntimeException e) {
-						// Not fatal here: the server builds it again itself and reports any problem.
-						LoggerFactory.getLogger(HapiServerApplication.class)
-								.warn("Preloading R5 definitions failed: {}", e.toString());
-					}
-				},
-				"r5-definitions-preload");
-		t.setDaemon(true);
-		t.start();
 	}
 
 	/** Command-line options. */

@@ -77,6 +77,9 @@ public class ServerConfig {
 		s.setAllowExternalReferences(false);
 		s.setEnforceReferentialIntegrityOnWrite(true);
 		s.setDeleteEnabled(true);
+		// Tests search right after writing: never answer a search from a cached earlier result
+		// (HAPI reuses identical searches for 60 s by default).
+		s.setReuseCachedSearchResultsForMillis(null);
 		// No full-text indexing: Hibernate Search is off.
 		s.setHibernateSearchIndexSearchParams(false);
 		s.setHibernateSearchIndexFullText(false);
