@@ -1,0 +1,51 @@
+"""Stage 4: resources -> one transaction Bundle with deterministic bytes.
+
+Every entry is a PUT to `Type/id` with an absolute fullUrl under the canonical base, so
+relative references resolve inside the Bundle and a re-upload updates the same resources.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from fhir.resources.bundle import Bundle
+
+from ivig_fhir.load.curated import Curated
+from ivig_fhir.mapping import Mapped
+
+BUNDLE_FILE = "ivig-fhir-bundle.json"
+
+
+def resource_json(mapped: Mapped) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(mapped.resource.model_dump_json(exclude_none=True))
+    return loaded
+
+
+def build_bundle(curated: Curated, resources: Sequence[Mapped],
+                 bundle_type: str = "transaction") -> dict[str, Any]:
+    base = curated.release.canonical_base
+    entries = []
+    for mapped in resources:
+        data = resource_json(mapped)
+        path = f"{data['resourceType']}/{data['id']}"
+        entry: dict[str, Any] = {"fullUrl": f"{base}/{path}", "resource": data}
+        if bundle_type in ("transaction", "batch"):
+            entry["request"] = {"method": "PUT", "url": path}
+        entries.append(entry)
+    bundle = {
+        "resourceType": "Bundle",
+        "id": f"ivig-fhir-{bundle_type}",
+        "identifier": {"system": f"{base}/identifier/bundle",
+                       "value": f"ivig-fhir-{curated.release.content_version}-{bundle_type}"},
+        "type": bundle_type,
+        "entry": entries,
+    }
+    Bundle.model_validate(bundle)  # a model-level failure here is a bug in a mapper
+    return bundle
+
+
+def dumps(data: Any) -> bytes:
+    """The one JSON layout of every file the tool writes: 2-space indent, UTF-8, final newline."""
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -1,0 +1,290 @@
+"""The typed curated facts: what the sources say, with no FHIR in sight.
+
+Field names follow the YAML (see source_data.schema.json); every fact carries `at`, the file
+and line it came from, so later stages can point a curator at it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class At(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    file: str
+    line: int | None = None
+    column: int | None = None
+    path: str = ""
+    # line/column of each direct field and list item ("cite", "cite[1]") for precise messages
+    fields: dict[str, tuple[int, int]] = Field(default_factory=dict, repr=False)
+
+    def of(self, field: str) -> tuple[int | None, int | None]:
+        line, column = self.fields.get(field, (self.line, self.column))
+        return line, column
+
+
+class Fact(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    at: At = Field(default_factory=lambda: At(file="?"))
+
+
+def walk(node: Any) -> Iterator[Fact]:
+    """Every Fact inside `node`, depth first."""
+    if isinstance(node, Fact):
+        yield node
+        for name in type(node).model_fields:
+            if name != "at":
+                yield from walk(getattr(node, name))
+    elif isinstance(node, list):
+        for item in node:
+            yield from walk(item)
+
+
+class Range(Fact):
+    low: int | float
+    high: int | float
+    unit: str
+    note: str | None = None
+
+
+class Release(Fact):
+    content_version: str
+    date: str
+    canonical_base: str
+    publisher: str
+    jurisdiction: str | None = None
+
+
+class OutlineItem(Fact):
+    id: str
+    summary: str
+    excluded: str | None = None
+
+
+class Section(Fact):
+    id: str
+    heading: str
+    items: list[OutlineItem]
+
+
+class Source(Fact):
+    key: str
+    title: str
+    seed_file: str
+    sha256: str
+    description: str
+    audience: str | None = None
+    sections: list[Section]
+
+    def locators(self) -> dict[str, tuple[Section, OutlineItem]]:
+        return {f"{self.key}#{s.id}.{i.id}": (s, i) for s in self.sections for i in s.items}
+
+
+class Verification(Fact):
+    status: Literal["release", "checked", "unverified"]
+    source: str
+    checked_on: str | None = None
+
+
+class Coding(Fact):
+    system: str
+    code: str
+    display: str
+    version: str | None = None
+    verified: Verification
+
+
+class Uncoded(Fact):
+    system: str
+    reason: str
+
+
+class Concept(Fact):
+    key: str
+    display: str
+    codings: list[Coding]
+    uncoded: list[Uncoded] = []
+    note: str | None = None
+
+
+class QuantityValue(Fact):
+    value: int | float
+    unit: str
+    comparator: Literal[">", ">=", "<", "<="] | None = None
+
+
+class Characteristic(Fact):
+    key: str
+    type: str
+    text: str
+    quantity: QuantityValue | None = None
+    cite: list[str]
+    note: str | None = None
+
+
+class Mechanism(Fact):
+    key: str
+    text: str
+    applies_to: list[str] = []
+    cite: list[str]
+    note: str | None = None
+
+
+class Product(Fact):
+    key: str
+    name: str
+    concept: str
+    substance: str
+    dose_form: str
+    route: str
+    classification: list[str]
+    description: str
+    characteristics: list[Characteristic]
+    mechanisms: list[Mechanism]
+    cite: list[str]
+
+
+class Agent(Fact):
+    concept: str
+    route: str | None = None
+    text: str | None = None
+
+
+class Premedication(Fact):
+    before_infusion: Range
+    agents: list[Agent]
+    purpose: str
+    cite: list[str]
+
+
+class Setting(Fact):
+    key: str
+    concept: str
+    when: str
+    text: str
+    cite: list[str]
+
+
+class Cost(Fact):
+    low: int | float
+    high: int | float
+    currency: str
+    per: str
+    population: str | None = None
+    cite: list[str]
+    note: str | None = None
+
+
+class Supervision(Fact):
+    text: str
+    cite: list[str]
+
+
+class Dosing(Fact):
+    dose_per_course: Range
+    course_duration: Range
+    interval: Range
+    onset_of_response: Range
+    repeat: str
+    premedication: Premedication
+    settings: list[Setting]
+    cost: Cost
+    supervision: Supervision
+    note: str | None = None
+    cite: list[str]
+
+
+class Indication(Fact):
+    key: str
+    concept: str
+    status: Literal["fda-approved", "off-label"]
+    group: str
+    intent: Literal["treatment", "prevention"] = "treatment"
+    comorbidity: list[str] = []
+    disease_status: str | None = None
+    qualifier: str | None = None
+    population: str | None = None
+    evidence: (
+        Literal["fda-approved-labeling", "guideline-listed", "reported-useful", "uncontrolled-reports"]
+        | None
+    ) = None
+    recommendation: Literal["none-made"] | None = None
+    description: str | None = None
+    note: str | None = None
+    cite: list[str]
+
+
+class UndesirableEffect(Fact):
+    key: str
+    concept: str
+    severity_text: str | None = None
+    frequency: Literal["common", "uncommon", "rare", "very-rare", "not-known"] | None = None
+    manifestations: list[str] = []
+    description: str | None = None
+    note: str | None = None
+    cite: list[str]
+
+
+class Interaction(Fact):
+    key: str
+    interactant: str
+    type: Literal["drug-drug", "drug-food", "drug-test", "other"]
+    effect: str
+    effect_text: str | None = None
+    management: str
+    note: str | None = None
+    cite: list[str]
+
+
+class Warning(Fact):
+    key: str
+    kind: Literal["warning", "contraindication"]
+    concept: str | None = None
+    examples: list[str] = []
+    population: str | None = None
+    description: str
+    mitigation: str | None = None
+    note: str | None = None
+    cite: list[str]
+
+
+class PopulationCharacteristic(Fact):
+    concept: str
+    age: Range | None = None
+
+
+class Population(Fact):
+    key: str
+    name: str
+    description: str
+    characteristics: list[PopulationCharacteristic]
+
+
+class Curated(Fact):
+    """Everything in source_data/, checked: the hand-off from loading to mapping."""
+
+    release: Release
+    sources: list[Source]
+    concepts: list[Concept]
+    product: Product
+    dosing: Dosing
+    indications: list[Indication]
+    undesirable_effects: list[UndesirableEffect]
+    interactions: list[Interaction] = []
+    warnings: list[Warning] = []
+    populations: list[Population] = []
+
+    def concept(self, key: str) -> Concept:
+        return self._concepts()[key]
+
+    def _concepts(self) -> dict[str, Concept]:
+        return {c.key: c for c in self.concepts}
+
+    def population(self, key: str) -> Population:
+        return {p.key: p for p in self.populations}[key]
+
+    def locators(self) -> dict[str, tuple[Source, Section, OutlineItem]]:
+        return {loc: (src, s, i) for src in self.sources for loc, (s, i) in src.locators().items()}

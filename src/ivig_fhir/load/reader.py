@@ -1,0 +1,240 @@
+"""Read `source_data/`: YAML -> JSON Schema -> merged sections -> typed `Curated` + checks.
+
+All problems of a run are collected, then raised together, so a curator fixes them in one go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from pydantic import ValidationError
+
+from ivig_fhir.load.curated import At, Curated, Fact, Range, walk
+from ivig_fhir.load.yaml_files import JsonPath, YamlFile, dotted, read_yaml
+from ivig_fhir.problems import BadInput, Problem
+
+REQUIRED_SECTIONS = ("release", "sources", "concepts", "product", "dosing", "indications",
+                     "undesirable_effects")
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = resources.files("ivig_fhir.load").joinpath("source_data.schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def load_source_data(source_dir: Path, seeds_dir: Path | None = None) -> Curated:
+    """Load and check every `*.yaml` in `source_dir`. Raises BadInput with every problem found.
+
+    `seeds_dir`, when given and present, holds the original documents; their hashes must match
+    the ones the outline was written against, so an edited seed cannot silently drift.
+    """
+    if not source_dir.is_dir():
+        raise BadInput(f"source folder not found: {source_dir}",
+                       [Problem(str(source_dir), None, None, "", "not a folder", layer="input")])
+    files = sorted(source_dir.glob("*.yaml"))
+    problems: list[Problem] = []
+    merged: dict[str, Any] = {}
+    origin: dict[str, YamlFile] = {}
+    validator = jsonschema.Draft202012Validator(schema())
+    for path in files:
+        yf, found = read_yaml(path, _display(path))
+        problems += found
+        if yf is None:
+            continue
+        if not isinstance(yf.data, dict):
+            problems.append(yf.problem((), "expected a mapping of sections at the top", "schema"))
+            continue
+        schema_problems = [_schema_problem(yf, e) for e in validator.iter_errors(yf.data)]
+        problems += schema_problems
+        if schema_problems:
+            continue
+        _annotate(yf, yf.data, ())
+        for section, value in yf.data.items():
+            if section == "at":
+                continue
+            if section in merged:
+                first = origin[section].display
+                problems.append(yf.problem((section,), f"section '{section}' is also in {first}",
+                                           "schema"))
+                continue
+            merged[section] = value
+            origin[section] = yf
+    if not files:
+        problems.append(Problem(str(source_dir), None, None, "", "no *.yaml files", layer="input"))
+    if problems:
+        raise BadInput("the curated source data has problems", problems)
+    for section in REQUIRED_SECTIONS:
+        if section not in merged:
+            problems.append(Problem(str(source_dir), None, None, section,
+                                    f"no file holds the required section '{section}'",
+                                    layer="schema"))
+    if problems:
+        raise BadInput("the curated source data has problems", problems)
+    try:
+        curated = Curated.model_validate({**merged, "at": {"file": str(source_dir)}})
+    except ValidationError as exc:  # the schema should make this unreachable; report, don't crash
+        raise BadInput("the curated source data has problems", [
+            Problem(str(source_dir), None, None, dotted(tuple(e["loc"])), e["msg"], layer="schema")
+            for e in exc.errors()]) from None
+    problems += check_references(curated)
+    if seeds_dir is not None and seeds_dir.is_dir():
+        problems += check_seeds(curated, seeds_dir)
+    if any(p.is_error for p in problems):
+        raise BadInput("the curated source data has problems", problems)
+    return curated
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _schema_problem(yf: YamlFile, error: jsonschema.ValidationError) -> Problem:
+    path: JsonPath = tuple(error.absolute_path)
+    message = error.message
+    if error.validator == "additionalProperties":
+        message = f"unknown field: {message.split('(')[-1].rstrip(')')}"
+    elif error.validator == "pattern" and path and path[-1] == "cite":
+        message = f"{message}: a cite looks like 'source-key#section.item'"
+    if len(message) > 240:
+        message = message[:237] + "..."
+    return yf.problem(path, message, "schema")
+
+
+def _annotate(yf: YamlFile, node: Any, path: JsonPath) -> None:
+    """Give every object its `at`: file, line and the lines of its fields."""
+    if isinstance(node, dict):
+        for key, value in list(node.items()):
+            _annotate(yf, value, (*path, key))
+        fields: dict[str, tuple[int, int]] = {}
+        for key, value in node.items():
+            loc = yf.locations.get((*path, key))
+            if loc:
+                fields[key] = loc
+            if isinstance(value, list):
+                for index in range(len(value)):
+                    loc = yf.locations.get((*path, key, index))
+                    if loc:
+                        fields[f"{key}[{index}]"] = loc
+        line, column = yf.where(path)
+        node["at"] = {"file": yf.display, "line": line, "column": column, "path": dotted(path),
+                      "fields": fields}
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _annotate(yf, value, (*path, index))
+
+
+def problem_at(at: At, field: str, message: str, layer: str = "curation",
+               severity: str = "error") -> Problem:
+    line, column = at.of(field)
+    path = f"{at.path}.{field}" if at.path else field
+    return Problem(at.file, line, column, path, message, severity, layer)  # type: ignore[arg-type]
+
+
+# Fields that name a concept in the terminology table, by fact type.
+_CONCEPT_FIELDS = {
+    "Product": ("concept", "substance", "dose_form", "route", "classification"),
+    "Mechanism": ("applies_to",),
+    "Agent": ("concept", "route"),
+    "Setting": ("concept",),
+    "Indication": ("concept", "comorbidity"),
+    "UndesirableEffect": ("concept", "manifestations"),
+    "Interaction": ("interactant", "effect"),
+    "Warning": ("concept", "examples"),
+    "PopulationCharacteristic": ("concept",),
+}
+_POPULATION_FIELDS = {"Indication": ("population",), "Warning": ("population",),
+                      "Cost": ("population",)}
+_KEYED_LISTS = ("sources", "concepts", "indications", "undesirable_effects", "interactions",
+                "warnings", "populations")
+
+
+def check_references(curated: Curated) -> list[Problem]:
+    """Keys unique, every concept/population/cite reference known, every range ordered."""
+    problems: list[Problem] = []
+    for section in _KEYED_LISTS:
+        problems += _duplicates(getattr(curated, section), "key")
+    problems += _duplicates(curated.product.characteristics, "key")
+    problems += _duplicates(curated.product.mechanisms, "key")
+    problems += _duplicates(curated.dosing.settings, "key")
+    for source in curated.sources:
+        problems += _duplicates(source.sections, "id")
+        for section in source.sections:
+            problems += _duplicates(section.items, "id")
+    concepts = {c.key for c in curated.concepts}
+    populations = {p.key for p in curated.populations}
+    locators = curated.locators()
+    for fact in walk(curated):
+        kind = type(fact).__name__
+        for name in _CONCEPT_FIELDS.get(kind, ()):
+            for field, key in _values(fact, name):
+                if key not in concepts:
+                    problems.append(problem_at(fact.at, field,
+                                               f"unknown concept '{key}': add it to the "
+                                               "terminology table (concepts:) or fix the key"))
+        for name in _POPULATION_FIELDS.get(kind, ()):
+            for field, key in _values(fact, name):
+                if key not in populations:
+                    problems.append(problem_at(fact.at, field, f"unknown population '{key}'"))
+        for field, cite in _values(fact, "cite"):
+            if cite not in locators:
+                problems.append(problem_at(fact.at, field,
+                                           f"cite '{cite}' names no item of a source outline"))
+        if isinstance(fact, Range) and fact.low > fact.high:
+            problems.append(problem_at(fact.at, "low",
+                                       f"range low {fact.low:g} exceeds high {fact.high:g}"))
+    cost = curated.dosing.cost
+    if cost.low > cost.high:
+        problems.append(problem_at(cost.at, "low",
+                                   f"cost low {cost.low:g} exceeds high {cost.high:g}"))
+    return problems
+
+
+def _values(fact: Fact, name: str) -> Iterable[tuple[str, str]]:
+    value = getattr(fact, name, None)
+    if isinstance(value, str):
+        yield name, value
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, str):
+                yield f"{name}[{index}]", item
+
+
+def _duplicates(items: list[Any], attr: str) -> list[Problem]:
+    seen: dict[str, Fact] = {}
+    problems = []
+    for item in items:
+        key = getattr(item, attr)
+        if key in seen:
+            first = seen[key].at
+            problems.append(problem_at(item.at, attr, f"duplicate {attr} '{key}' (first at "
+                                                      f"{first.file}:{first.line})"))
+        else:
+            seen[key] = item
+    return problems
+
+
+def check_seeds(curated: Curated, seeds_dir: Path) -> list[Problem]:
+    problems = []
+    for source in curated.sources:
+        seed = seeds_dir / source.seed_file
+        if not seed.is_file():
+            continue
+        digest = hashlib.sha256(seed.read_bytes()).hexdigest()
+        if digest != source.sha256:
+            problems.append(problem_at(source.at, "sha256",
+                                       f"{seed} has changed since the outline was written "
+                                       f"(sha256 {digest[:12]}…): review the outline, then update "
+                                       "the hash", severity="warning"))
+    return problems

@@ -1,0 +1,43 @@
+"""Stage 3: curated facts -> FHIR resources. One module per resource family:
+
+    medication     Medication (the subject of every clinical use)
+    knowledge      MedicationKnowledge (product, dosing, cost, links)
+    clinical_use   ClinicalUseDefinition (indication, undesirable effect, interaction, warning)
+    adverse_event  AdverseEvent (potential) view of each reaction
+    population     Group (definitional populations)
+    provenance     DocumentReference per source, Provenance per clinical resource
+    definitions    the export's own CodeSystems and extension StructureDefinitions
+"""
+
+from __future__ import annotations
+
+from ivig_fhir.load.curated import Curated
+from ivig_fhir.mapping.adverse_event import map_adverse_event
+from ivig_fhir.mapping.clinical_use import map_clinical_uses
+from ivig_fhir.mapping.context import MapContext
+from ivig_fhir.mapping.definitions import code_systems, structure_definitions
+from ivig_fhir.mapping.knowledge import map_knowledge
+from ivig_fhir.mapping.mapped import Mapped
+from ivig_fhir.mapping.medication import map_medication
+from ivig_fhir.mapping.population import map_population
+from ivig_fhir.mapping.provenance import map_document, map_provenances
+
+__all__ = ["Mapped", "map_curated"]
+
+
+def map_curated(curated: Curated, *, adverse_events: bool = True) -> list[Mapped]:
+    """Every resource of the export, in bundle order: definitions, sources, populations,
+    product, clinical uses, knowledge, adverse events, provenance."""
+    ctx = MapContext(curated)
+    definitions = [Mapped(r, provenance=False)
+                   for r in (*code_systems(ctx), *structure_definitions(ctx))]
+    documents = [map_document(ctx, s) for s in curated.sources]
+    populations = [map_population(ctx, p) for p in curated.populations]
+    medication = map_medication(ctx)
+    uses = map_clinical_uses(ctx)
+    knowledge = map_knowledge(ctx, uses)
+    events = ([map_adverse_event(ctx, u) for u in curated.undesirable_effects]
+              if adverse_events else [])
+    clinical = [medication, *uses, knowledge, *events]
+    return [*definitions, *documents, *populations, *clinical,
+            *map_provenances(ctx, clinical)]

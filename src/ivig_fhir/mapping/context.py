@@ -1,0 +1,97 @@
+"""What every mapper shares: canonical URLs, ids, concept -> CodeableConcept, references.
+
+Ids derive from curated keys (never all digits: HAPI refuses those), so a rebuild gives the
+same ids and a re-upload updates the same resources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from ivig_fhir.load.curated import Concept, Curated, Range
+from ivig_fhir.terminology.systems import UCUM
+
+JsonDict = dict[str, Any]
+
+# Prefix per resource family: keeps ids short, unique across families, and readable in a diff.
+PREFIX = {
+    "indication": "ind",
+    "undesirable-effect": "ue",
+    "interaction": "int",
+    "warning": "warn",
+    "contraindication": "ci",
+}
+
+
+@dataclass(frozen=True)
+class MapContext:
+    curated: Curated
+
+    @property
+    def base(self) -> str:
+        return self.curated.release.canonical_base
+
+    @property
+    def version(self) -> str:
+        return self.curated.release.content_version
+
+    @property
+    def recorded(self) -> str:
+        """Provenance time: the content's release date, never the wall clock."""
+        return f"{self.curated.release.date}T00:00:00Z"
+
+    def identifier(self, kind: str, value: str) -> JsonDict:
+        return {"system": f"{self.base}/identifier/{kind}", "value": value}
+
+    def canonical(self, resource_type: str, id_: str) -> str:
+        return f"{self.base}/{resource_type}/{id_}"
+
+    @cached_property
+    def concepts(self) -> dict[str, Concept]:
+        return {c.key: c for c in self.curated.concepts}
+
+    def concept(self, key: str, text: str | None = None) -> JsonDict:
+        """A CodeableConcept with every verified or candidate code of the concept; the text is
+        the curated display, so a reader sees the name even where no code exists."""
+        concept = self.concepts[key]
+        codings = [
+            {k: v for k, v in (("system", c.system), ("version", c.version), ("code", c.code),
+                               ("display", c.display)) if v is not None}
+            for c in concept.codings
+            if c.verified.status != "unverified"  # a candidate code is reported, never shipped
+        ]
+        out: JsonDict = {}
+        if codings:
+            out["coding"] = codings
+        out["text"] = text or concept.display
+        return out
+
+    def concept_ref(self, key: str, text: str | None = None) -> JsonDict:
+        """A CodeableReference holding a concept."""
+        return {"concept": self.concept(key, text)}
+
+
+def reference(resource_type: str, id_: str, display: str | None = None) -> JsonDict:
+    out: JsonDict = {"reference": f"{resource_type}/{id_}"}
+    if display:
+        out["display"] = display
+    return out
+
+
+def ucum_quantity(value: int | float, unit: str, comparator: str | None = None) -> JsonDict:
+    out: JsonDict = {"value": value}
+    if comparator:
+        out["comparator"] = comparator
+    out.update({"unit": unit, "system": UCUM, "code": unit})
+    return out
+
+
+def ucum_range(r: Range) -> JsonDict:
+    return {"low": ucum_quantity(r.low, r.unit), "high": ucum_quantity(r.high, r.unit)}
+
+
+def fmt_range(r: Range, unit_label: str | None = None) -> str:
+    unit = unit_label or r.unit
+    return f"{r.low:g}–{r.high:g} {unit}"

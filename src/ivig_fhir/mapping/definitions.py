@@ -1,0 +1,184 @@
+"""The export's own CodeSystems and extension StructureDefinitions.
+
+Only what the FHIR core lacks lives here: no core element says whether a use is FDA-approved
+or off-label, or how strong its evidence is; the core undesirable-effect frequency system stops
+at Rare. Every local code the mappers use is defined in this one table, so the check that
+"every local code used is defined" has a single place to look.
+"""
+
+from __future__ import annotations
+
+from fhir.resources.codesystem import CodeSystem
+from fhir.resources.structuredefinition import StructureDefinition
+
+from ivig_fhir.mapping.context import JsonDict, MapContext
+
+# id -> (title, description, {code: (display, definition)})
+CODE_SYSTEMS: dict[str, tuple[str, str, dict[str, tuple[str, str]]]] = {
+    "use-regulatory-status": (
+        "IVIG use regulatory status",
+        "Whether a use of IVIG is approved by the US FDA or off-label.",
+        {
+            "fda-approved": ("FDA-approved use", "A use the US FDA has approved for IVIG."),
+            "off-label": ("Off-label use", "A use outside the FDA-approved labeling."),
+        },
+    ),
+    "evidence-basis": (
+        "Evidence basis of an IVIG use",
+        "What supports a use of IVIG, as the cited source describes it.",
+        {
+            "fda-approved-labeling": ("FDA-approved labeling",
+                                      "Supported by the FDA approval of the product."),
+            "guideline-listed": ("Listed in a guideline resource",
+                                 "Listed among off-label uses by a national guideline resource."),
+            "reported-useful": ("Reported useful",
+                                "Reported as a condition where the therapy has been useful."),
+            "uncontrolled-reports": ("Uncontrolled reports only",
+                                     "Only reports without placebo or blinding; no definitive "
+                                     "clinical trials."),
+            "no-recommendation": ("No recommendation made",
+                                  "The source makes no recommendation for or against the use."),
+        },
+    ),
+    "undesirable-effect-frequency": (
+        "Undesirable effect frequency bands beyond the FHIR core",
+        "Frequency bands the core system http://hl7.org/fhir/undesirable-effect-frequency "
+        "lacks; the core codes (Common, Uncommon, Rare) are used where they apply.",
+        {
+            "very-rare": ("Very rare", "Reported in very rare cases."),
+            "not-known": ("Not known", "Frequency cannot be estimated from the source."),
+        },
+    ),
+    "ivig-knowledge": (
+        "IVIG knowledge terms",
+        "Types and roles the export uses to label structured facts about IVIG.",
+        {
+            "source-material": ("Source material", "What the product is made from."),
+            "composition": ("Composition", "What the product contains."),
+            "manufacturing": ("Manufacturing", "How the product is made or purified."),
+            "product-nature": ("Nature of the product", "What kind of product it is."),
+            "pharmacological-background": ("Pharmacological background",
+                                           "Background on related therapies or disease "
+                                           "mechanisms that explains a use."),
+            "mechanism-of-action": ("Mechanism of action", "How the product is thought to act."),
+            "onset-of-response": ("Onset of response",
+                                  "When a response is usually observed after an infusion."),
+            "course-regimen": ("Course regimen", "Dose per course, course length, interval."),
+            "dose-per-course": ("Dose per course", "Total dose given over one course."),
+            "premedication": ("Premedication", "Medicines given before each infusion."),
+            "cost-range-low": ("Cost, low end of range", "Lower bound of a cost range."),
+            "cost-range-high": ("Cost, high end of range", "Upper bound of a cost range."),
+            "treatment": ("Treatment", "The product is used to treat the condition."),
+            "prevention": ("Prevention", "The product is used to prevent the condition."),
+            "has-condition": ("Has condition", "Members have the condition or state."),
+            "age": ("Age", "Members' age."),
+            "receives-product": ("Receives the product",
+                                 "Members receive the product described."),
+        },
+    ),
+}
+
+# Core FHIR code systems used for standard codes next to the local ones.
+CORE_FREQUENCY = "http://hl7.org/fhir/undesirable-effect-frequency"
+CORE_FREQUENCY_CODES = {"common": "Common", "uncommon": "Uncommon", "rare": "Rare"}
+
+EXTENSIONS: dict[str, tuple[str, str, str, str]] = {
+    # id -> (title, description, context path, value type)
+    "undesirable-effect-manifestation": (
+        "Manifestation of an undesirable effect",
+        "A sign or symptom by which the undesirable effect shows itself (e.g. neck stiffness "
+        "in aseptic meningitis). ClinicalUseDefinition.undesirableEffect has no element for it.",
+        "ClinicalUseDefinition.undesirableEffect",
+        "CodeableConcept",
+    ),
+    "source-locator": (
+        "Locator within a source document",
+        "Where in the source document the fact stands (section and item of the project's "
+        "outline of that document), as 'source-key#section.item'.",
+        "Provenance.entity",
+        "string",
+    ),
+}
+
+
+def code_system_url(ctx: MapContext, id_: str) -> str:
+    return ctx.canonical("CodeSystem", id_)
+
+
+def extension_url(ctx: MapContext, id_: str) -> str:
+    return ctx.canonical("StructureDefinition", id_)
+
+
+def local_coding(ctx: MapContext, system_id: str, code: str) -> JsonDict:
+    display = CODE_SYSTEMS[system_id][2][code][0]
+    return {"system": code_system_url(ctx, system_id), "code": code, "display": display}
+
+
+def local_concept(ctx: MapContext, system_id: str, code: str, text: str | None = None) -> JsonDict:
+    coding = local_coding(ctx, system_id, code)
+    return {"coding": [coding], "text": text or coding["display"]}
+
+
+def code_systems(ctx: MapContext) -> list[CodeSystem]:
+    out = []
+    for id_, (title, description, concepts) in CODE_SYSTEMS.items():
+        out.append(CodeSystem.model_validate({
+            "resourceType": "CodeSystem",
+            "id": id_,
+            "url": code_system_url(ctx, id_),
+            "version": ctx.version,
+            "name": "".join(part.capitalize() for part in id_.split("-")),
+            "title": title,
+            "status": "active",
+            "experimental": False,
+            "date": ctx.curated.release.date,
+            "publisher": ctx.curated.release.publisher,
+            "description": description,
+            "caseSensitive": True,
+            "content": "complete",
+            "count": len(concepts),
+            "concept": [{"code": code, "display": display, "definition": definition}
+                        for code, (display, definition) in concepts.items()],
+        }))
+    return out
+
+
+def structure_definitions(ctx: MapContext) -> list[StructureDefinition]:
+    out = []
+    for id_, (title, description, context, value_type) in EXTENSIONS.items():
+        url = extension_url(ctx, id_)
+        out.append(StructureDefinition.model_validate({
+            "resourceType": "StructureDefinition",
+            "id": id_,
+            "url": url,
+            "version": ctx.version,
+            "name": "".join(part.capitalize() for part in id_.split("-")),
+            "title": title,
+            "status": "active",
+            "experimental": False,
+            "date": ctx.curated.release.date,
+            "publisher": ctx.curated.release.publisher,
+            "description": description,
+            "fhirVersion": "5.0.0",
+            "kind": "complex-type",
+            "abstract": False,
+            "context": [{"type": "element", "expression": context}],
+            "type": "Extension",
+            "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension",
+            "derivation": "constraint",
+            "differential": {"element": [
+                {"id": "Extension", "path": "Extension", "short": title,
+                 "definition": description},
+                {"id": "Extension.extension", "path": "Extension.extension", "max": "0"},
+                {"id": "Extension.url", "path": "Extension.url", "fixedUri": url},
+                {"id": "Extension.value[x]", "path": "Extension.value[x]", "min": 1,
+                 "type": [{"code": value_type}]},
+            ]},
+        }))
+    return out
+
+
+def extension(ctx: MapContext, id_: str, value: JsonDict | str) -> JsonDict:
+    value_type = EXTENSIONS[id_][3]
+    key = f"value{value_type[0].upper()}{value_type[1:]}"
+    return {"url": extension_url(ctx, id_), key: value}

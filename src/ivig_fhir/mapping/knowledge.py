@@ -1,0 +1,161 @@
+"""MedicationKnowledge: what IVIG is, how it is dosed and what it costs, linking every
+ClinicalUseDefinition (`clinicalUseIssue`) and the source documents (`monograph`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fhir.resources.medicationknowledge import MedicationKnowledge
+
+from ivig_fhir.mapping.context import JsonDict, MapContext, fmt_range, reference, ucum_quantity
+from ivig_fhir.mapping.definitions import local_concept
+from ivig_fhir.mapping.mapped import Mapped
+from ivig_fhir.mapping.medication import MEDICATION_ID
+from ivig_fhir.mapping.narrative import Row, narrative
+from ivig_fhir.mapping.provenance import document_id
+
+KNOWLEDGE_ID = "ivig-knowledge"
+ATC_CLASSIFICATION = {"text": "Anatomical Therapeutic Chemical (ATC) classification"}
+
+
+def map_knowledge(ctx: MapContext, clinical_uses: Sequence[Mapped]) -> Mapped:
+    c = ctx.curated
+    p, d = c.product, c.dosing
+    course_text = (f"{fmt_range(d.dose_per_course)} per course, given over "
+                   f"{fmt_range(d.course_duration, 'days')}; courses every "
+                   f"{fmt_range(d.interval, 'weeks')}")
+    course: JsonDict = {
+        "sequence": 1,
+        "text": course_text,
+        "additionalInstruction": [{"text": d.repeat}],
+        "timing": {"repeat": {
+            "duration": d.course_duration.low, "durationMax": d.course_duration.high,
+            "durationUnit": d.course_duration.unit,
+            "frequency": 1, "period": d.interval.low, "periodMax": d.interval.high,
+            "periodUnit": d.interval.unit,
+        }},
+        "route": ctx.concept(p.route),
+        "doseAndRate": [{
+            "type": local_concept(ctx, "ivig-knowledge", "dose-per-course"),
+            "doseRange": {"low": ucum_quantity(d.dose_per_course.low, d.dose_per_course.unit),
+                          "high": ucum_quantity(d.dose_per_course.high,
+                                                d.dose_per_course.unit)},
+        }],
+    }
+    if d.dose_per_course.note:
+        course["additionalInstruction"].append({"text": d.dose_per_course.note})
+    pre = d.premedication
+    before = f"{fmt_range(pre.before_infusion, 'minutes')} before each infusion"
+    premedication = []
+    for index, agent in enumerate(pre.agents, start=1):
+        name = agent.text or ctx.concepts[agent.concept].display
+        dosage: JsonDict = {
+            "sequence": index,
+            "text": f"{name}, {before}",
+            "additionalInstruction": [ctx.concept(agent.concept), {"text": pre.purpose}],
+            "timing": {"code": {"text": before}},
+        }
+        if agent.route:
+            dosage["route"] = ctx.concept(agent.route)
+        premedication.append(dosage)
+    indication_uses = [m for m in clinical_uses if m.resource.type == "indication"]
+    characteristics: list[JsonDict] = []
+    for ch in p.characteristics:
+        entry: JsonDict = {"type": local_concept(ctx, "ivig-knowledge", ch.type)}
+        if ch.quantity:
+            entry["valueQuantity"] = ucum_quantity(ch.quantity.value, ch.quantity.unit,
+                                                   ch.quantity.comparator)
+        else:
+            entry["valueString"] = ch.text
+        characteristics.append(entry)
+    characteristics.append({"type": local_concept(ctx, "ivig-knowledge", "onset-of-response"),
+                            "valueString": f"{fmt_range(d.onset_of_response, 'weeks')} after "
+                                           "infusion"})
+    cost = d.cost
+    per = f"per {cost.per}" + (f", {c.population(cost.population).name}"
+                                if cost.population else "")
+    costs = [{"type": local_concept(ctx, "ivig-knowledge", code, f"{label} ({per})"),
+              "source": _cost_source(ctx),
+              "costMoney": {"value": value, "currency": cost.currency}}
+             for code, label, value in (("cost-range-low", "Cost, low end", cost.low),
+                                        ("cost-range-high", "Cost, high end", cost.high))]
+    data: JsonDict = {
+        "resourceType": "MedicationKnowledge",
+        "id": KNOWLEDGE_ID,
+        "text": narrative(p.name, _rows(ctx, course_text, before, per, indication_uses)),
+        "identifier": [ctx.identifier("medication-knowledge", p.key)],
+        "code": {**ctx.concept(p.concept, p.name),
+                 "coding": [*ctx.concept(p.concept).get("coding", []),
+                            *(coding for key in p.classification
+                              for coding in ctx.concept(key).get("coding", []))]},
+        "status": "active",
+        "author": {"display": c.release.publisher},
+        "intendedJurisdiction": ([{"coding": [{"system": "urn:iso:std:iso:3166",
+                                              "code": c.release.jurisdiction}]}]
+                                 if c.release.jurisdiction else None),
+        "name": [p.name],
+        "associatedMedication": [reference("Medication", MEDICATION_ID, p.name)],
+        "monograph": [{"type": {"text": "Source document"},
+                       "source": reference("DocumentReference", document_id(s.key), s.title)}
+                      for s in c.sources],
+        "preparationInstruction": "\n\n".join(f"**{s.when}:** {s.text}" for s in d.settings),
+        "cost": costs,
+        "clinicalUseIssue": [reference("ClinicalUseDefinition", m.resource.id)
+                             for m in clinical_uses],
+        "indicationGuideline": [{"dosingGuideline": [{
+            "treatmentIntent": {"text": "Typical regimen across uses; the source notes no "
+                                        "consensus on the ideal dose and schedule"},
+            "dosage": [
+                {"type": local_concept(ctx, "ivig-knowledge", "course-regimen"),
+                 "dosage": [course]},
+                {"type": local_concept(ctx, "ivig-knowledge", "premedication"),
+                 "dosage": premedication},
+            ],
+        }]}],
+        "medicineClassification": [
+            {"type": ATC_CLASSIFICATION, "classification": [ctx.concept(k)]}
+            for k in p.classification
+        ] + [{"type": local_concept(ctx, "ivig-knowledge", "mechanism-of-action"),
+              "classification": [{"text": m.text}]} for m in p.mechanisms],
+        "definitional": {
+            "doseForm": ctx.concept(p.dose_form),
+            "intendedRoute": [ctx.concept(p.route)],
+            "ingredient": [{"item": ctx.concept_ref(p.substance),
+                            "type": {"coding": [{
+                                "system": "http://terminology.hl7.org/CodeSystem/v3-RoleClass",
+                                "code": "ACTI", "display": "active ingredient"}]}}],
+            "drugCharacteristic": characteristics,
+        },
+    }
+    data = {k: v for k, v in data.items() if v is not None}
+    cites = {*p.cite, *d.cite, *d.premedication.cite, *d.cost.cite,
+             *(x for ch in p.characteristics for x in ch.cite),
+             *(x for m in p.mechanisms for x in m.cite)}
+    return Mapped(MedicationKnowledge.model_validate(data), tuple(sorted(cites)), p.at)
+
+
+def _cost_source(ctx: MapContext) -> str:
+    cite = ctx.curated.dosing.cost.cite[0]
+    source, _, _ = ctx.curated.locators()[cite]
+    return source.title
+
+
+def _rows(ctx: MapContext, course: str, before: str, per: str,
+          indications: Sequence[Mapped]) -> list[Row]:
+    c = ctx.curated
+    p, d = c.product, c.dosing
+    return [
+        ("What it is", p.description),
+        ("Route / form", f"{ctx.concepts[p.route].display}; {ctx.concepts[p.dose_form].display}"),
+        ("Characteristics", [ch.text for ch in p.characteristics]),
+        ("Mechanisms", [m.text for m in p.mechanisms]),
+        ("Typical regimen", course),
+        ("Onset of response", f"{fmt_range(d.onset_of_response, 'weeks')} after infusion"),
+        ("Repeat infusions", d.repeat),
+        ("Premedication", f"{', '.join(ctx.concepts[a.concept].display for a in d.premedication.agents)}"
+                          f" — {before}"),
+        ("Care settings", [f"{s.when}: {s.text}" for s in d.settings]),
+        ("Cost", f"{d.cost.currency} {d.cost.low:,g}–{d.cost.high:,g} {per}"),
+        ("Supervision", d.supervision.text),
+        ("Uses", f"{len(indications)} indications (ClinicalUseDefinition)"),
+    ]

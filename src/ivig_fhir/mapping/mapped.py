@@ -1,0 +1,21 @@
+"""The hand-off from mappers to the bundle: a resource plus where its facts came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fhir.resources.resource import Resource
+
+from ivig_fhir.load.curated import At
+
+
+@dataclass(frozen=True)
+class Mapped:
+    resource: Resource
+    cites: tuple[str, ...] = ()  # source outline items the resource carries
+    at: At | None = None  # the curated fact it came from
+    provenance: bool = field(default=True)  # clinical content gets a Provenance
+
+    @property
+    def key(self) -> str:
+        return f"{self.resource.get_resource_type()}/{self.resource.id}"

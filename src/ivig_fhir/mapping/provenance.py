@@ -1,0 +1,74 @@
+"""Where every clinical resource comes from: a DocumentReference per source document and a
+Provenance per resource naming the outline items (section and list item) it carries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fhir.resources.documentreference import DocumentReference
+from fhir.resources.provenance import Provenance
+
+from ivig_fhir.load.curated import Source
+from ivig_fhir.mapping.context import JsonDict, MapContext, reference
+from ivig_fhir.mapping.definitions import extension
+from ivig_fhir.mapping.mapped import Mapped
+from ivig_fhir.mapping.narrative import narrative
+
+
+def document_id(source_key: str) -> str:
+    return f"src-{source_key}"
+
+
+def map_document(ctx: MapContext, source: Source) -> Mapped:
+    items = sum(len(s.items) for s in source.sections)
+    resource = DocumentReference.model_validate({
+        "resourceType": "DocumentReference",
+        "id": document_id(source.key),
+        "text": narrative(source.title, [
+            ("Description", source.description), ("Audience", source.audience),
+            ("Outline", f"{len(source.sections)} sections, {items} items"),
+            ("SHA-256", source.sha256)]),
+        "identifier": [ctx.identifier("source-document", source.key),
+                       {"system": "urn:ietf:rfc:3986", "value": f"urn:sha256:{source.sha256}"}],
+        "status": "current",
+        "docStatus": "final",
+        "type": {"text": "Web page (plain-text capture)"},
+        "description": source.description,
+        "content": [{"attachment": {"contentType": "text/plain", "language": "en",
+                                    "title": source.title}}],
+    })
+    return Mapped(resource, (), source.at, provenance=False)
+
+
+def provenance_id(target: Mapped) -> str:
+    return f"prov-{target.resource.id}"
+
+
+def map_provenance(ctx: MapContext, target: Mapped) -> Mapped:
+    locators = ctx.curated.locators()
+    entities: list[JsonDict] = []
+    for cite in sorted(target.cites):
+        source, section, item = locators[cite]
+        entities.append({
+            "extension": [extension(ctx, "source-locator", cite)],
+            "role": "source",
+            "what": reference("DocumentReference", document_id(source.key),
+                              f"{source.title} — {section.heading} — {item.summary}"),
+        })
+    kind = target.resource.get_resource_type()
+    resource = Provenance.model_validate({
+        "resourceType": "Provenance",
+        "id": provenance_id(target),
+        "text": narrative(f"Provenance of {kind}/{target.resource.id}",
+                          [("Sources", [e["what"]["display"] for e in entities])]),
+        "target": [reference(kind, target.resource.id)],
+        "recorded": ctx.recorded,
+        "activity": {"text": "Curated from the source documents and mapped by ivig-fhir"},
+        "agent": [{"who": {"display": ctx.curated.release.publisher}}],
+        "entity": entities,
+    })
+    return Mapped(resource, (), target.at, provenance=False)
+
+
+def map_provenances(ctx: MapContext, targets: Sequence[Mapped]) -> list[Mapped]:
+    return [map_provenance(ctx, t) for t in targets if t.provenance and t.cites]

@@ -1,0 +1,6 @@
+"""The concept table's codes, checked offline against the releases the project can ship."""
+
+from ivig_fhir.terminology.check import check_concepts, check_units
+from ivig_fhir.terminology.systems import ATC, EDQM, ICD10CM, RXNORM, SNOMED, UCUM
+
+__all__ = ["ATC", "EDQM", "ICD10CM", "RXNORM", "SNOMED", "UCUM", "check_concepts", "check_units"]
