@@ -1,0 +1,114 @@
+"""The build end to end, run in-process through the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from fhir.resources.bundle import Bundle
+from typer.testing import CliRunner
+
+from ivig_fhir.cli import app
+from ivig_fhir.validate import validate_paths
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "source_data"
+runner = CliRunner()
+
+
+def _build(source: Path, out: Path) -> tuple[int, str]:
+    result = runner.invoke(app, ["build", "--source", str(source), "--out", str(out)])
+    return result.exit_code, result.output
+
+
+def test_build_writes_a_valid_transaction_bundle(tmp_path: Path) -> None:
+    code, output = _build(SOURCE, tmp_path / "out")
+    assert code == 0, output
+    raw = (tmp_path / "out" / "ivig-fhir-bundle.json").read_text()
+    bundle = json.loads(raw)
+    Bundle.model_validate(bundle)
+    assert bundle["type"] == "transaction"
+    ids = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
+    for entry in bundle["entry"]:
+        assert entry["request"] == {"method": "PUT", "url": entry["fullUrl"].split("/fhir/")[1]}
+        for ref in _references(entry["resource"]):
+            assert ref in ids, ref
+    errors = [p for p in validate_paths([tmp_path / "out" / "ivig-fhir-bundle.json"])
+              if p.is_error]
+    assert errors == []
+
+
+def test_export_holds_the_key_facts_in_structured_elements(tmp_path: Path) -> None:
+    _build(SOURCE, tmp_path / "out")
+    bundle = json.loads((tmp_path / "out" / "ivig-fhir-bundle.json").read_text())
+    by_type: dict[str, list[dict]] = {}
+    for e in bundle["entry"]:
+        by_type.setdefault(e["resource"]["resourceType"], []).append(e["resource"])
+    mk = by_type["MedicationKnowledge"][0]
+    assert any(c["code"] == "J06BA02" for c in mk["code"]["coding"])
+    course = mk["indicationGuideline"][0]["dosingGuideline"][0]["dosage"][0]["dosage"][0]
+    dose = course["doseAndRate"][0]["doseRange"]
+    assert (dose["low"]["value"], dose["high"]["value"], dose["low"]["code"]) == (0.4, 2.0, "g/kg")
+    repeat = course["timing"]["repeat"]
+    assert (repeat["period"], repeat["periodMax"], repeat["periodUnit"]) == (3, 4, "wk")
+    assert sorted(c["costMoney"]["value"] for c in mk["cost"]) == [3000, 5000]
+    indications = [c for c in by_type["ClinicalUseDefinition"] if c["type"] == "indication"]
+    approved = [c for c in indications
+                if any(cc.get("coding", [{}])[0].get("code") == "fda-approved"
+                       for cc in c["category"])]
+    assert len(approved) == 6
+    spasms = next(c for c in indications if c["id"] == "ind-infantile-spasms")
+    codes = {cc["coding"][0]["code"] for cc in spasms["category"] if "coding" in cc}
+    assert {"off-label", "no-recommendation"} <= codes
+    assert all(ae["actuality"] == "potential" for ae in by_type["AdverseEvent"])
+    assert len(mk["clinicalUseIssue"]) == len(by_type["ClinicalUseDefinition"])
+
+
+def test_two_builds_are_byte_identical(tmp_path: Path) -> None:
+    _build(SOURCE, tmp_path / "a")
+    _build(SOURCE, tmp_path / "b")
+    for name in ("ivig-fhir-bundle.json", "manifest.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def _broken_copy(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    source = tmp_path / "src"
+    shutil.copytree(SOURCE, source)
+    text = (source / file).read_text()
+    assert old in text
+    (source / file).write_text(text.replace(old, new, 1))
+    return source
+
+
+def test_bad_input_exits_2_names_file_and_line_and_keeps_output(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "previous.json").write_text("{}")
+    cases = [
+        ("dosing.yaml", "low: 0.4", "low: 9.4", "range low 9.4 exceeds high 2"),
+        ("indications.yaml", "concept: kawasaki-disease", "concept: kawasaki-typo",
+         "unknown concept 'kawasaki-typo'"),
+        ("release.yaml", "content_version:", "content_version: [\n", "malformed YAML"),
+    ]
+    for file, old, new, message in cases:
+        source = _broken_copy(tmp_path / file, file, old, new)
+        code, output = _build(source, out)
+        assert code == 2, output
+        line = next(x for x in output.splitlines() if message in x)
+        assert file in line and "Traceback" not in output
+        assert [p.name for p in out.iterdir()] == ["previous.json"]
+
+
+def _references(node: object) -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        ref = node.get("reference")
+        if isinstance(ref, str):
+            found.append(ref)
+        for value in node.values():
+            found += _references(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _references(value)
+    return found
