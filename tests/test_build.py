@@ -112,3 +112,22 @@ def _references(node: object) -> list[str]:
         for value in node:
             found += _references(value)
     return found
+
+
+def test_validate_cli_on_the_export_and_a_broken_copy(tmp_path: Path) -> None:
+    _build(SOURCE, tmp_path / "out")
+    bundle_file = tmp_path / "out" / "ivig-fhir-bundle.json"
+    ok = runner.invoke(app, ["validate", str(bundle_file), "--format", "json",
+                             "--junit", str(tmp_path / "j.xml")])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["resourceType"] == "OperationOutcome"
+    assert (tmp_path / "j.xml").read_text().startswith("<")
+    bundle = json.loads(bundle_file.read_text())
+    cud = next(e["resource"] for e in bundle["entry"]
+               if e["resource"]["resourceType"] == "ClinicalUseDefinition")
+    cud["warning"] = {"description": "two issue kinds in one resource"}
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(bundle))
+    bad = runner.invoke(app, ["validate", str(broken)])
+    assert bad.exit_code == 1
+    assert "cud-1" in bad.output

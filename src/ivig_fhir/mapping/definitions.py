@@ -170,7 +170,7 @@ def structure_definitions(ctx: MapContext) -> list[StructureDefinition]:
                 {"id": "Extension", "path": "Extension", "short": title,
                  "definition": description},
                 {"id": "Extension.extension", "path": "Extension.extension", "max": "0"},
-                {"id": "Extension.url", "path": "Extension.url", "fixedUri": url},
+                {"id": "Extension.url", "path": "Extension.url", "patternUri": url},
                 {"id": "Extension.value[x]", "path": "Extension.value[x]", "min": 1,
                  "type": [{"code": value_type}]},
             ]},
