@@ -56,7 +56,8 @@ def build(
     seeds: SeedsOpt = None,
 ) -> None:
     """Build the FHIR export from the curated data and write it to --out."""
-    from ivig_fhir.pipeline import BuildSettings, build as run_build
+    from ivig_fhir.pipeline import BuildSettings
+    from ivig_fhir.pipeline import build as run_build
     from ivig_fhir.write import write_tree
 
     settings = BuildSettings(source, out, adverse_events, seeds)

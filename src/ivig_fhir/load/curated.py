@@ -277,12 +277,6 @@ class Curated(Fact):
     warnings: list[Warning] = []
     populations: list[Population] = []
 
-    def concept(self, key: str) -> Concept:
-        return self._concepts()[key]
-
-    def _concepts(self) -> dict[str, Concept]:
-        return {c.key: c for c in self.concepts}
-
     def population(self, key: str) -> Population:
         return {p.key: p for p in self.populations}[key]
 

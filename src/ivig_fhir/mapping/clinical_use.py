@@ -60,8 +60,9 @@ def map_indication(ctx: MapContext, ind: Indication) -> Mapped:
     title = f"IVIG {ind.intent} of {name}" + (f" in {', '.join(comorbid)}" if comorbid else "")
     categories = [local_concept(ctx, "use-regulatory-status", ind.status),
                   {"text": ind.group}]
-    if ind.evidence:
-        categories.append(local_concept(ctx, "evidence-basis", ind.evidence))
+    evidence = local_concept(ctx, "evidence-basis", ind.evidence) if ind.evidence else None
+    if evidence:
+        categories.append(evidence)
     if ind.recommendation == "none-made":
         categories.append(local_concept(ctx, "evidence-basis", "no-recommendation"))
     status_text = "; ".join(s for s in (ind.qualifier, ind.disease_status) if s) or None
@@ -77,7 +78,7 @@ def map_indication(ctx: MapContext, ind: Indication) -> Mapped:
         ("Condition", name),
         ("Context", comorbid),
         ("Disease status", status_text),
-        ("Evidence", categories[2]["text"] if ind.evidence else None),
+        ("Evidence", evidence["text"] if evidence else None),
         ("Recommendation", "None made by the source" if ind.recommendation else None),
         ("Population", ctx.curated.population(ind.population).name if ind.population else None),
         ("Summary", ind.description),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from ivig_fhir.load.curated import Concept, Curated, Range
+from ivig_fhir.load.curated import Concept, Curated, OutlineItem, Range, Section, Source
 from ivig_fhir.terminology.systems import UCUM
 
 JsonDict = dict[str, Any]
@@ -51,6 +51,10 @@ class MapContext:
     @cached_property
     def concepts(self) -> dict[str, Concept]:
         return {c.key: c for c in self.curated.concepts}
+
+    @cached_property
+    def locators(self) -> dict[str, tuple[Source, Section, OutlineItem]]:
+        return self.curated.locators()
 
     def concept(self, key: str, text: str | None = None) -> JsonDict:
         """A CodeableConcept with every verified or candidate code of the concept; the text is

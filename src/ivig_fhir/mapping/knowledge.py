@@ -136,7 +136,7 @@ def map_knowledge(ctx: MapContext, clinical_uses: Sequence[Mapped]) -> Mapped:
 
 def _cost_source(ctx: MapContext) -> str:
     cite = ctx.curated.dosing.cost.cite[0]
-    source, _, _ = ctx.curated.locators()[cite]
+    source, _, _ = ctx.locators[cite]
     return source.title
 
 

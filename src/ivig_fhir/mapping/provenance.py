@@ -45,7 +45,7 @@ def provenance_id(target: Mapped) -> str:
 
 
 def map_provenance(ctx: MapContext, target: Mapped) -> Mapped:
-    locators = ctx.curated.locators()
+    locators = ctx.locators
     entities: list[JsonDict] = []
     for cite in sorted(target.cites):
         source, section, item = locators[cite]

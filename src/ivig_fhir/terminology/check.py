@@ -85,7 +85,7 @@ def _check_coding(key: str, coding: Coding) -> list[Problem]:
 def _check_icd10cm(label: str, coding: Coding) -> list[Problem]:
     import simple_icd_10_cm as cm  # loads the release on first use
 
-    if not cm.is_valid_item(coding.code) or "." not in coding.code and len(coding.code) > 3:
+    if not cm.is_valid_item(coding.code) or ("." not in coding.code and len(coding.code) > 3):
         return [_at(coding.at, "code", f"{label} is not in the ICD-10-CM release "
                                        f"({icd10cm_release()}); codes are written with the dot")]
     problems = []
