@@ -1,0 +1,3 @@
+from ivig_fhir.cli import main
+
+main()
