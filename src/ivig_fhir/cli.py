@@ -76,11 +76,12 @@ def build(
 @terminology_app.command("check")
 def terminology_check(source: SourceOpt = Path("source_data"), seeds: SeedsOpt = None) -> None:
     """Check every code offline: ICD-10-CM release, SNOMED CT id structure and verification
-    records, ATC/RxNorm/EDQM format, UCUM units. Unverified codes are warnings."""
-    from ivig_fhir.pipeline import BuildSettings, load_checked
+    records, ATC/RxNorm/EDQM format, UCUM units; then every code in the export they map to,
+    FHIR-defined and local code systems included. Unverified codes are warnings."""
+    from ivig_fhir.pipeline import BuildSettings, check_terminology
 
     try:
-        curated, problems = load_checked(BuildSettings(source_dir=source, seeds_dir=seeds))
+        curated, problems = check_terminology(BuildSettings(source_dir=source, seeds_dir=seeds))
     except IvigFhirError as exc:
         raise fail(exc) from None
     report(problems)
@@ -122,7 +123,8 @@ def coverage_cmd(source: SourceOpt = Path("source_data"), seeds: SeedsOpt = None
 
 @app.command()
 def validate(
-    paths: Annotated[list[Path], typer.Argument(help="Bundles, resources, NDJSON files or folders.")],
+    paths: Annotated[list[Path], typer.Argument(
+        help="Bundles, resources, NDJSON files or folders.")],
     fhir_version: Annotated[str | None, typer.Option("--fhir-version", help="R5 or R4B; "
                                                      "default: from the content.")] = None,
     format_: Annotated[str, typer.Option("--format", help="text or json (OperationOutcome)")] = (
@@ -133,9 +135,11 @@ def validate(
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too.")] = False,
 ) -> None:
     """Validate FHIR JSON: well-formedness, structure, invariants, required bindings, bundle
-    rules and narrative. Exit 0 valid, 1 errors found, 2 unreadable input or usage."""
+    rules, narrative, and terminology (ICD-10-CM release, SNOMED CT ids, UCUM, FHIR-defined
+    and in-bundle code systems). Exit 0 valid, 1 errors found, 2 unreadable input or usage."""
     import json
 
+    from ivig_fhir.terminology import TerminologyLayer
     from ivig_fhir.validate import validate_paths
     from ivig_fhir.validate.report import to_junit, to_operation_outcome, to_sarif
 
@@ -146,7 +150,8 @@ def validate(
     if missing:
         _err(f"ivig-fhir: not found: {', '.join(map(str, missing))}")
         raise typer.Exit(int(ExitCode.BAD_INPUT))
-    problems = validate_paths(paths, fhir_version=fhir_version)
+    problems = validate_paths(paths, fhir_version=fhir_version,
+                              extra_layers=[TerminologyLayer(fhir_version)])
     if format_ == "json":
         typer.echo(json.dumps(to_operation_outcome(problems), indent=2))
     else:

@@ -15,8 +15,9 @@ from ivig_fhir import __version__
 from ivig_fhir.bundle import BUNDLE_FILE, build_bundle, dumps
 from ivig_fhir.load import Curated, load_source_data
 from ivig_fhir.mapping import map_curated
-from ivig_fhir.problems import BadInput, Problem, errors
-from ivig_fhir.terminology import check_concepts, check_units
+from ivig_fhir.problems import BadInput, FindingsError, Problem, errors
+from ivig_fhir.terminology import TerminologyLayer, check_concepts, check_units
+from ivig_fhir.validate import validate_bytes
 
 MANIFEST_FILE = "manifest.json"
 
@@ -46,14 +47,37 @@ def load_checked(settings: BuildSettings) -> tuple[Curated, list[Problem]]:
     return curated, problems
 
 
+def check_terminology(settings: BuildSettings) -> tuple[Curated, list[Problem]]:
+    """The concept table's codes and units, then every code of the export they map to (FHIR
+    code systems, the export's own CodeSystems). Errors raise: BadInput for the curated data,
+    FindingsError for codes in the export."""
+    curated, problems = load_checked(settings)
+    bundle = build_bundle(curated, map_curated(curated, adverse_events=settings.adverse_events))
+    export = TerminologyLayer("R5", curated)(bundle, str(settings.out_dir / BUNDLE_FILE))
+    if errors(export):
+        raise FindingsError("codes in the export are wrong", problems + export)
+    return curated, problems + export
+
+
 def build(settings: BuildSettings) -> BuildResult:
     curated, problems = load_checked(settings)
     resources = map_curated(curated, adverse_events=settings.adverse_events)
     bundle = build_bundle(curated, resources)
     counts = Counter(m.resource.get_resource_type() for m in resources)
     files = {BUNDLE_FILE: dumps(bundle)}
+    problems += validate_export(curated, files[BUNDLE_FILE], settings.out_dir / BUNDLE_FILE)
     files[MANIFEST_FILE] = dumps(manifest(settings, counts))
     return BuildResult(curated, files, counts, problems)
+
+
+def validate_export(curated: Curated, bundle: bytes, path: Path) -> list[Problem]:
+    """Every layer of `ivig-fhir validate`, with the concept table as the terminology record;
+    an export with errors is refused before anything is written."""
+    problems = validate_bytes(bundle, file=str(path), fhir_version="R5",
+                              extra_layers=[TerminologyLayer("R5", curated)])
+    if errors(problems):
+        raise FindingsError("the export does not validate; nothing was written", problems)
+    return problems
 
 
 def input_hash(source_dir: Path) -> str:

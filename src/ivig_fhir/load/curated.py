@@ -208,8 +208,8 @@ class Indication(Fact):
     qualifier: str | None = None
     population: str | None = None
     evidence: (
-        Literal["fda-approved-labeling", "guideline-listed", "reported-useful", "uncontrolled-reports"]
-        | None
+        Literal["fda-approved-labeling", "guideline-listed", "reported-useful",
+                "uncontrolled-reports"] | None
     ) = None
     recommendation: Literal["none-made"] | None = None
     description: str | None = None

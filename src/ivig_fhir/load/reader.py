@@ -163,8 +163,8 @@ _KEYED_LISTS = ("sources", "concepts", "indications", "undesirable_effects", "in
 def check_references(curated: Curated) -> list[Problem]:
     """Keys unique, every concept/population/cite reference known, every range ordered."""
     problems: list[Problem] = []
-    for section in _KEYED_LISTS:
-        problems += _duplicates(getattr(curated, section), "key")
+    for name in _KEYED_LISTS:
+        problems += _duplicates(getattr(curated, name), "key")
     problems += _duplicates(curated.product.characteristics, "key")
     problems += _duplicates(curated.product.mechanisms, "key")
     problems += _duplicates(curated.dosing.settings, "key")

@@ -52,7 +52,8 @@ def read_yaml(path: Path, display: str) -> tuple[YamlFile | None, list[Problem]]
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(display, None, None, "", f"cannot read the file: {exc}", layer="yaml")]
+        return None, [Problem(display, None, None, "", f"cannot read the file: {exc}",
+                              layer="yaml")]
     try:
         raw = yaml.load(text)
     except MarkedYAMLError as exc:

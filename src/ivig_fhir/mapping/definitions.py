@@ -12,6 +12,7 @@ from fhir.resources.codesystem import CodeSystem
 from fhir.resources.structuredefinition import StructureDefinition
 
 from ivig_fhir.mapping.context import JsonDict, MapContext
+from ivig_fhir.mapping.narrative import narrative
 
 # id -> (title, description, {code: (display, definition)})
 CODE_SYSTEMS: dict[str, tuple[str, str, dict[str, tuple[str, str]]]] = {
@@ -125,6 +126,9 @@ def code_systems(ctx: MapContext) -> list[CodeSystem]:
         out.append(CodeSystem.model_validate({
             "resourceType": "CodeSystem",
             "id": id_,
+            "text": narrative(f"Code system: {title}", [("Description", description)] + [
+                (f"{code}: {display}", definition)
+                for code, (display, definition) in concepts.items()]),
             "url": code_system_url(ctx, id_),
             "version": ctx.version,
             "name": "".join(part.capitalize() for part in id_.split("-")),
@@ -150,6 +154,8 @@ def structure_definitions(ctx: MapContext) -> list[StructureDefinition]:
         out.append(StructureDefinition.model_validate({
             "resourceType": "StructureDefinition",
             "id": id_,
+            "text": narrative(f"Extension: {title}", [
+                ("Description", description), ("Used on", context), ("Value type", value_type)]),
             "url": url,
             "version": ctx.version,
             "name": "".join(part.capitalize() for part in id_.split("-")),

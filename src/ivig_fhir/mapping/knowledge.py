@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from fhir.resources.clinicalusedefinition import ClinicalUseDefinition
 from fhir.resources.medicationknowledge import MedicationKnowledge
 
 from ivig_fhir.mapping.context import JsonDict, MapContext, fmt_range, reference, ucum_quantity
@@ -58,7 +59,8 @@ def map_knowledge(ctx: MapContext, clinical_uses: Sequence[Mapped]) -> Mapped:
         if agent.route:
             dosage["route"] = ctx.concept(agent.route)
         premedication.append(dosage)
-    indication_uses = [m for m in clinical_uses if m.resource.type == "indication"]
+    indication_uses = [m for m in clinical_uses if isinstance(m.resource, ClinicalUseDefinition)
+                       and m.resource.type == "indication"]
     characteristics: list[JsonDict] = []
     for ch in p.characteristics:
         entry: JsonDict = {"type": local_concept(ctx, "ivig-knowledge", ch.type)}
@@ -100,7 +102,7 @@ def map_knowledge(ctx: MapContext, clinical_uses: Sequence[Mapped]) -> Mapped:
                       for s in c.sources],
         "preparationInstruction": "\n\n".join(f"**{s.when}:** {s.text}" for s in d.settings),
         "cost": costs,
-        "clinicalUseIssue": [reference("ClinicalUseDefinition", m.resource.id)
+        "clinicalUseIssue": [reference("ClinicalUseDefinition", m.id)
                              for m in clinical_uses],
         "indicationGuideline": [{"dosingGuideline": [{
             "treatmentIntent": {"text": "Typical regimen across uses; the source notes no "
@@ -152,8 +154,8 @@ def _rows(ctx: MapContext, course: str, before: str, per: str,
         ("Typical regimen", course),
         ("Onset of response", f"{fmt_range(d.onset_of_response, 'weeks')} after infusion"),
         ("Repeat infusions", d.repeat),
-        ("Premedication", f"{', '.join(ctx.concepts[a.concept].display for a in d.premedication.agents)}"
-                          f" — {before}"),
+        ("Premedication", ", ".join(ctx.concepts[a.concept].display
+                                    for a in d.premedication.agents) + f" — {before}"),
         ("Care settings", [f"{s.when}: {s.text}" for s in d.settings]),
         ("Cost", f"{d.cost.currency} {d.cost.low:,g}–{d.cost.high:,g} {per}"),
         ("Supervision", d.supervision.text),

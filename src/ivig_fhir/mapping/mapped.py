@@ -17,5 +17,11 @@ class Mapped:
     provenance: bool = field(default=True)  # clinical content gets a Provenance
 
     @property
+    def id(self) -> str:
+        if not self.resource.id:
+            raise ValueError(f"a mapped {self.resource.get_resource_type()} has no id")
+        return self.resource.id
+
+    @property
     def key(self) -> str:
-        return f"{self.resource.get_resource_type()}/{self.resource.id}"
+        return f"{self.resource.get_resource_type()}/{self.id}"

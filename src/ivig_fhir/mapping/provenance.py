@@ -41,7 +41,7 @@ def map_document(ctx: MapContext, source: Source) -> Mapped:
 
 
 def provenance_id(target: Mapped) -> str:
-    return f"prov-{target.resource.id}"
+    return f"prov-{target.id}"
 
 
 def map_provenance(ctx: MapContext, target: Mapped) -> Mapped:
@@ -59,9 +59,9 @@ def map_provenance(ctx: MapContext, target: Mapped) -> Mapped:
     resource = Provenance.model_validate({
         "resourceType": "Provenance",
         "id": provenance_id(target),
-        "text": narrative(f"Provenance of {kind}/{target.resource.id}",
+        "text": narrative(f"Provenance of {target.key}",
                           [("Sources", [e["what"]["display"] for e in entities])]),
-        "target": [reference(kind, target.resource.id)],
+        "target": [reference(kind, target.id)],
         "recorded": ctx.recorded,
         "activity": {"text": "Curated from the source documents and mapped by ivig-fhir"},
         "agent": [{"who": {"display": ctx.curated.release.publisher}}],

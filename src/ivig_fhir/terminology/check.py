@@ -18,7 +18,7 @@ from typing import Any
 
 from ivig_fhir.load.curated import At, Coding, Concept, Curated, QuantityValue, Range, walk
 from ivig_fhir.problems import Problem
-from ivig_fhir.terminology.systems import ATC, EDQM, ICD10CM, NAMES, RXNORM, SNOMED
+from ivig_fhir.terminology.systems import ATC, EDQM, ICD10CM, NAMES, RXNORM, SNOMED, UCUM
 
 LAYER = "terminology"
 
@@ -40,37 +40,75 @@ def check_concept(concept: Concept) -> list[Problem]:
     seen: set[str] = set()
     for coding in concept.codings:
         if coding.system in seen and coding.system != RXNORM:
-            problems.append(_at(coding.at, "system", f"{concept.key}: two {NAMES[coding.system]} "
-                                                     "codes; one concept takes one code per system"))
+            problems.append(_at(coding.at, "system", f"{concept.key}: two "
+                                f"{NAMES[coding.system]} codes; one concept takes one code per "
+                                "system"))
         seen.add(coding.system)
         problems += _check_coding(concept.key, coding)
     coded = {c.system for c in concept.codings}
     for uncoded in concept.uncoded:
         if uncoded.system in coded:
             problems.append(_at(uncoded.at, "system", f"{concept.key}: marked uncoded in "
-                                                      f"{uncoded.system} but also has a code there"))
+                                f"{uncoded.system} but also has a code there"))
     return problems
+
+
+Finding = tuple[str, str, str]  # (field, message, severity)
+
+
+def code_findings(system: str, code: str, display: str | None) -> list[Finding]:
+    """What is wrong with one code of an external system, judged offline: the one rule set
+    behind the concept table check and the export's terminology layer."""
+    name = NAMES.get(system, system)
+    label = f"{name} {code}"
+    if system == ICD10CM:
+        return _icd10cm_findings(label, code, display)
+    if system == SNOMED and not snomed_id_is_wellformed(code):
+        return [("code", f"{label} is not a valid SNOMED CT concept id (partition or Verhoeff "
+                         "check digit wrong)", "error")]
+    if system == ATC and not re.fullmatch(r"[A-Z](\d{2}([A-Z]([A-Z](\d{2})?)?)?)?", code):
+        return [("code", f"{label} is not an ATC code of any level (e.g. J06BA02, H02A)",
+                 "error")]
+    if system == RXNORM and not code.isdigit():
+        return [("code", f"{label}: an RxCUI is all digits", "error")]
+    if system == EDQM and not code.isdigit():
+        return [("code", f"{label}: an EDQM standard term code is numeric", "error")]
+    if system == UCUM:
+        reason = ucum_problem(code)
+        return [("code", reason, "error")] if reason else []
+    return []
+
+
+def _icd10cm_findings(label: str, code: str, display: str | None) -> list[Finding]:
+    import simple_icd_10_cm as cm  # loads the release on first use
+
+    if not cm.is_valid_item(code) or ("." not in code and len(code) > 3):
+        return [("code", f"{label} is not in the ICD-10-CM release ({icd10cm_release()}); "
+                         "codes are written with the dot", "error")]
+    found = []
+    official = cm.get_description(code)
+    if display is not None and display != official:
+        found.append(("display", f"{label}: display must be the official description "
+                                 f"'{official}'", "error"))
+    if not cm.is_leaf(code):
+        found.append(("code", f"{label} is a category, not a billable code; use a more "
+                              "specific code where one fits", "warning"))
+    return found
 
 
 def _check_coding(key: str, coding: Coding) -> list[Problem]:
     name = NAMES.get(coding.system, coding.system)
     label = f"{key}: {name} {coding.code}"
-    if coding.system == ICD10CM:
-        return _check_icd10cm(label, coding)
-    problems = []
-    if coding.system == SNOMED and not snomed_id_is_wellformed(coding.code):
-        problems.append(_at(coding.at, "code", f"{label} is not a valid SNOMED CT concept id "
-                                               "(partition or Verhoeff check digit wrong)"))
-    if coding.system == ATC and not re.fullmatch(r"[A-Z](\d{2}([A-Z]([A-Z](\d{2})?)?)?)?",
-                                                 coding.code):
-        problems.append(_at(coding.at, "code", f"{label} is not an ATC code of any level "
-                                               "(e.g. J06BA02, H02A)"))
-    if coding.system == RXNORM and not coding.code.isdigit():
-        problems.append(_at(coding.at, "code", f"{label}: an RxCUI is all digits"))
-    if coding.system == EDQM and not coding.code.isdigit():
-        problems.append(_at(coding.at, "code", f"{label}: an EDQM standard term code is numeric"))
+    problems = [_at(coding.at, field, f"{key}: {message}", severity)
+                for field, message, severity in code_findings(coding.system, coding.code,
+                                                              coding.display)]
     verified = coding.verified
-    if verified.status == "release":
+    if coding.system == ICD10CM:
+        if verified.status != "release":
+            problems.append(_at(verified.at, "status", f"{label}: ICD-10-CM is checked against "
+                                                       "the shipped release; status should be "
+                                                       "'release'", "warning"))
+    elif verified.status == "release":
         problems.append(_at(verified.at, "status", f"{label}: no {name} release ships with the "
                                                    "tool; record where the code was checked"))
     elif verified.status == "unverified":
@@ -79,28 +117,6 @@ def _check_coding(key: str, coding: Coding) -> list[Problem]:
     elif not verified.checked_on:
         problems.append(_at(verified.at, "source", f"{label}: a checked code needs checked_on "
                                                    "(when it was checked)"))
-    return problems
-
-
-def _check_icd10cm(label: str, coding: Coding) -> list[Problem]:
-    import simple_icd_10_cm as cm  # loads the release on first use
-
-    if not cm.is_valid_item(coding.code) or ("." not in coding.code and len(coding.code) > 3):
-        return [_at(coding.at, "code", f"{label} is not in the ICD-10-CM release "
-                                       f"({icd10cm_release()}); codes are written with the dot")]
-    problems = []
-    official = cm.get_description(coding.code)
-    if coding.display != official:
-        problems.append(_at(coding.at, "display", f"{label}: display must be the official "
-                                                  f"description '{official}'"))
-    if not cm.is_leaf(coding.code):
-        problems.append(_at(coding.at, "code", f"{label} is a category, not a billable code; "
-                                               "use a more specific code where one fits",
-                            severity="warning"))
-    if coding.verified.status != "release":
-        problems.append(_at(coding.verified.at, "status", f"{label}: ICD-10-CM is checked "
-                                                          "against the shipped release; status "
-                                                          "should be 'release'", "warning"))
     return problems
 
 

@@ -1,0 +1,168 @@
+"""Codes a hospital can trust: wrong codes, units and unmapped source items fail with file:line;
+the export's codes (FHIR-defined, local, external) are checked by the terminology layer."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ivig_fhir import pipeline
+from ivig_fhir.cli import app
+from ivig_fhir.load import load_source_data
+from ivig_fhir.terminology import TerminologyLayer
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "source_data"
+runner = CliRunner()
+
+
+def _edited_copy(tmp_path: Path, file: str, old: str, new: str) -> tuple[Path, int]:
+    """A copy of source_data with one edit; returns it and the 1-based line of the edit."""
+    source = tmp_path / "source"
+    shutil.copytree(SOURCE, source)
+    text = (source / file).read_text()
+    assert old in text
+    (source / file).write_text(text.replace(old, new, 1))
+    return source, text[: text.index(old)].count("\n") + 1
+
+
+def _line_naming(output: str, needle: str) -> str:
+    return next(line for line in output.splitlines() if needle in line)
+
+
+@pytest.mark.parametrize(("file", "old", "new", "message"), [
+    ("terminology.yaml", "code: G61.0", "code: G61.77", "G61.77 is not in the ICD-10-CM release"),
+    ("terminology.yaml", "        display: Guillain-Barre syndrome",
+     "        display: Guillain-Barré syndrome",
+     "display must be the official description"),
+    ("dosing.yaml", "unit: g/kg", "unit: gram/kg", "'gram/kg' is not a valid UCUM unit"),
+    ("indications.yaml", "concept: kawasaki-disease", "concept: kawasaki-typo",
+     "unknown concept 'kawasaki-typo'"),
+], ids=["wrong-icd-code", "wrong-icd-display", "non-ucum-unit", "unknown-concept-key"])
+def test_bad_code_fails_naming_file_and_line(tmp_path: Path, file: str, old: str, new: str,
+                                             message: str) -> None:
+    source, line = _edited_copy(tmp_path, file, old, new)
+    result = runner.invoke(app, ["terminology", "check", "--source", str(source)])
+    assert result.exit_code == 2, result.output
+    found = _line_naming(result.output, message)
+    assert re.match(rf"{re.escape(str(source / file))}:{line}:\d+: error: ", found), found
+    assert "Traceback" not in result.output
+
+
+def test_unmapped_source_item_fails_coverage_naming_file_and_line(tmp_path: Path) -> None:
+    anchor = "          - id: pooled-donors\n"
+    source, line = _edited_copy(tmp_path, "sources.yaml", anchor,
+                                "          - id: uncited-item\n            summary: An item no "
+                                "fact cites.\n" + anchor)
+    result = runner.invoke(app, ["coverage", "--source", str(source)])
+    assert result.exit_code == 1, result.output
+    found = _line_naming(result.output, "is carried by no fact")
+    assert "uncited-item" in found
+    assert found.startswith(f"{source / 'sources.yaml'}:{line}:"), found
+    assert "MISSING" in result.output
+
+
+def test_terminology_check_passes_and_lists_unverified_codes_as_warnings() -> None:
+    result = runner.invoke(app, ["terminology", "check"])
+    assert result.exit_code == 0, result.output
+    warnings = [x for x in result.output.splitlines() if "is unverified:" in x]
+    assert len(warnings) == 5 and all(": warning: " in x for x in warnings)
+    assert "0 errors" in result.output
+
+
+@pytest.fixture(scope="module")
+def export() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((ROOT / "output" / "ivig-fhir-bundle.json").read_text())
+    return data
+
+
+def _resource(bundle: dict[str, Any], rtype: str, pred: Any = lambda r: True) -> dict[str, Any]:
+    found: dict[str, Any] = next(e["resource"] for e in bundle["entry"]
+                                 if e["resource"]["resourceType"] == rtype and pred(e["resource"]))
+    return found
+
+
+def _errors(bundle: dict[str, Any], layer: TerminologyLayer | None = None) -> list[str]:
+    layer = layer or TerminologyLayer("R5")
+    return [f"{p.field}: {p.message}" for p in layer(bundle, "bundle.json") if p.is_error]
+
+
+def test_the_export_s_codes_all_check_out(export: dict[str, Any]) -> None:
+    curated = load_source_data(SOURCE)
+    assert _errors(export, TerminologyLayer("R5", curated)) == []
+
+
+def _codings(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, list):
+        return [c for item in node for c in _codings(item)]
+    if not isinstance(node, dict):
+        return []
+    here = [node] if "system" in node and "code" in node else []
+    return here + [c for value in node.values() for c in _codings(value)]
+
+
+@pytest.mark.parametrize(("system", "code", "display", "message"), [
+    ("http://hl7.org/fhir/interaction-type", "drug-drug", None, ""),
+    ("http://hl7.org/fhir/interaction-type", "drug-potion", None,
+     "drug-potion is not defined in the FHIR code system"),
+    ("https://ivig-fhir.org/fhir/CodeSystem/undesirable-effect-frequency", "sometimes", None,
+     "sometimes is not defined in the export's CodeSystem"),
+    ("https://ivig-fhir.org/fhir/CodeSystem/use-regulatory-status", "fda-approved", "Approved!",
+     "differs from the CodeSystem's"),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "D80.1", "Hypogammaglobulinemia",
+     "display must be the official description"),
+    ("http://unitsofmeasure.org", "mL/hour", None, "'mL/hour' is not a valid UCUM unit"),
+    ("http://snomed.info/sct", "123456780", None, "not a valid SNOMED CT concept id"),
+    ("urn:iso:std:iso:3166", "XX", None, "not an ISO 3166-1 alpha-2 country code"),
+], ids=["fhir-ok", "fhir-undefined", "local-undefined", "local-display", "icd-display", "ucum",
+        "snomed-check-digit", "iso3166"])
+def test_a_wrong_code_in_the_export_is_an_error(export: dict[str, Any], system: str, code: str,
+                                                display: str | None, message: str) -> None:
+    bundle = copy.deepcopy(export)
+    target = _codings(_resource(bundle, "ClinicalUseDefinition"))[0]
+    target.clear()
+    target.update({"system": system, "code": code} | ({"display": display} if display else {}))
+    errors = _errors(bundle)
+    if not message:
+        assert errors == []
+    else:
+        assert len(errors) == 1 and message in errors[0], errors
+        assert errors[0].startswith("Bundle.entry[")
+
+
+def test_an_external_code_not_in_the_concept_table_is_an_error(export: dict[str, Any]) -> None:
+    bundle = copy.deepcopy(export)
+    sct = next(c for c in _codings(bundle) if c["system"] == "http://snomed.info/sct")
+    sct["code"] = "38341003"  # a well-formed SNOMED CT id (hypertensive disorder) never checked
+    curated = load_source_data(SOURCE)
+    recorded = {c.code for k in curated.concepts for c in k.codings}
+    assert "38341003" not in recorded
+    errors = _errors(bundle, TerminologyLayer("R5", curated))
+    assert any("not recorded as checked in the concept table" in e for e in errors), errors
+
+
+def test_build_refuses_an_invalid_export_and_writes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mapping bug that emits an invalid resource: build exits 1 and leaves --out alone."""
+    real = pipeline.map_curated
+
+    def buggy(*args: Any, **kwargs: Any) -> Any:
+        mapped = real(*args, **kwargs)
+        mapped[0].resource.status = "retired-ish"  # not in the required publication-status set
+        return mapped
+
+    monkeypatch.setattr(pipeline, "map_curated", buggy)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "previous.json").write_text("{}")
+    result = runner.invoke(app, ["build", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "retired-ish" in result.output and "nothing was written" in result.output
+    assert [p.name for p in out.iterdir()] == ["previous.json"]
