@@ -90,13 +90,17 @@ def test_bad_input_exits_2_names_file_and_line_and_keeps_output(tmp_path: Path) 
         ("indications.yaml", "concept: kawasaki-disease", "concept: kawasaki-typo",
          "unknown concept 'kawasaki-typo'"),
         ("release.yaml", "content_version:", "content_version: [\n", "malformed YAML"),
+        ("dosing.yaml", "    high: 2.0\n", "    high: 2.0\n    high: 3.0\n", "duplicate key"),
+        ("indications.yaml", "    status: fda-approved", "    status: approved-ish",
+         "'approved-ish' is not one of"),
     ]
-    for file, old, new, message in cases:
-        source = _broken_copy(tmp_path / file, file, old, new)
+    for n, (file, old, new, message) in enumerate(cases):
+        source = _broken_copy(tmp_path / str(n), file, old, new)
         code, output = _build(source, out)
         assert code == 2, output
         line = next(x for x in output.splitlines() if message in x)
-        assert file in line and "Traceback" not in output
+        assert line.startswith(f"{source / file}:") and line.split(":")[1].isdigit(), line
+        assert "Traceback" not in output
         assert [p.name for p in out.iterdir()] == ["previous.json"]
 
 
