@@ -53,18 +53,18 @@ def test_every_format_holds_every_resource_of_the_export(tmp_path: Path) -> None
         else:
             assert requests == [None] * len(requests)
 
-    manifest = json.loads((out / "ndjson" / "import-manifest.json").read_text())
+    manifest = json.loads((out / "bulk-import-manifest.json").read_text())
     assert manifest["inputFormat"] == "application/fhir+ndjson"
     assert manifest["inputSource"] == "https://ivig-fhir.org/fhir"
     ndjson: list[dict] = []
     for item in manifest["input"]:
-        lines = (out / "ndjson" / item["url"]).read_text().splitlines()
+        lines = (out / item["url"]).read_text().splitlines()
         rows = [json.loads(line) for line in lines]
         assert {r["resourceType"] for r in rows} == {item["type"]}
         assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
         ndjson += rows
-    assert sorted(p.name for p in (out / "ndjson").iterdir()) == sorted(
-        [i["url"] for i in manifest["input"]] + ["import-manifest.json"])
+    assert sorted(f"ndjson/{p.name}" for p in (out / "ndjson").iterdir()) == sorted(
+        i["url"] for i in manifest["input"])
     assert _keys(ndjson) == expected
 
     with tarfile.open(out / "ivig-fhir-package.tgz", "r:gz") as tar:
@@ -173,3 +173,18 @@ def test_check_on_a_copy_of_the_checked_in_output_fails_after_an_edit(tmp_path: 
     assert result.exit_code == 1
     assert f"{out}/manifest.json: differs" in result.output
     assert result.output.count(": differs") == 1
+
+
+def test_ndjson_base_url_is_recorded_and_the_ndjson_folder_validates(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["build", "--source", str(SOURCE), "--out", str(out),
+                                 "--format", "ndjson",
+                                 "--ndjson-base-url", "https://files.example.org/ivig/"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "bulk-import-manifest.json").read_text())
+    assert {i["url"] for i in manifest["input"]} == {
+        f"https://files.example.org/ivig/ndjson/{p.name}" for p in (out / "ndjson").iterdir()}
+    check = runner.invoke(app, ["build", "--check", "--source", str(SOURCE), "--out", str(out)])
+    assert check.exit_code == 0, check.output
+    valid = runner.invoke(app, ["validate", str(out / "ndjson")])
+    assert valid.exit_code == 0, valid.output

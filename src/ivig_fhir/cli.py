@@ -59,8 +59,9 @@ def build(
         "--format", help="Output format, repeatable: transaction (default), batch, "
         "collection, ndjson, package.", show_default=False)] = None,
     ndjson_base_url: Annotated[str | None, typer.Option(
-        "--ndjson-base-url", help="Prefix of the file URLs in ndjson/import-manifest.json "
-        "[default: none, URLs relative to the manifest].", show_default=False)] = None,
+        "--ndjson-base-url", help="Prefix of the file URLs in bulk-import-manifest.json, "
+        "e.g. https://host/export/ [default: none, URLs relative to the manifest].",
+        show_default=False)] = None,
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing: rebuild in memory (with the options recorded in "
         "--out/manifest.json unless given) and exit 1 naming every file under --out that "

@@ -5,7 +5,7 @@ from the built export to {relative path: bytes}; the file names are fixed per fo
     batch        ivig-fhir-batch.json         the same entries and requests as a batch
     collection   ivig-fhir-collection.json    the same resources and fullUrls, no requests
     ndjson       ndjson/<Type>.ndjson         one resource per line, sorted by id, one file per
-                 ndjson/import-manifest.json  type, and a Bulk Data `$import` request body
+                 bulk-import-manifest.json    type, and a Bulk Data `$import` request body
     package      ivig-fhir-package.tgz        a FHIR NPM package (package.json, .index.json,
                                               one Type-id.json per resource)
 

@@ -3,7 +3,7 @@ JSON, sorted by id), plus the `$import` kick-off body that lists them.
 
 The manifest follows the Bulk Data Import proposal (smart-on-fhir/bulk-import, import.md):
 `inputFormat`, `inputSource`, `storageDetail`, `input[{type, url}]`. The URLs are relative to
-the manifest by default; `--ndjson-base-url` puts the folder's published address in front.
+the manifest (`ndjson/Type.ndjson`) by default; `--ndjson-base-url` puts the folder's published address in front.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from ivig_fhir.bundle import dumps
 from ivig_fhir.formats.export import Export, JsonDict
 
 NDJSON_DIR = "ndjson"
-IMPORT_MANIFEST = f"{NDJSON_DIR}/import-manifest.json"
+# Beside the folder, not in it, so the folder holds FHIR resources only (`validate ndjson/`).
+IMPORT_MANIFEST = "bulk-import-manifest.json"
 
 
 def ndjson_line(resource: JsonDict) -> bytes:
@@ -32,7 +33,7 @@ def ndjson(export: Export) -> dict[str, bytes]:
         name = f"{kind}.ndjson"
         rows = sorted(by_type[kind], key=lambda r: str(r["id"]))
         files[f"{NDJSON_DIR}/{name}"] = b"".join(ndjson_line(r) for r in rows)
-        inputs.append({"type": kind, "url": f"{export.ndjson_base_url}{name}"})
+        inputs.append({"type": kind, "url": f"{export.ndjson_base_url}{NDJSON_DIR}/{name}"})
     files[IMPORT_MANIFEST] = dumps({
         "inputFormat": "application/fhir+ndjson",
         # The same source across releases, so a server can match a re-import to earlier data.
