@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
+import pytest
 from fhir.resources.bundle import Bundle
 from typer.testing import CliRunner
 
@@ -188,3 +190,25 @@ def test_ndjson_base_url_is_recorded_and_the_ndjson_folder_validates(tmp_path: P
     assert check.exit_code == 0, check.output
     valid = runner.invoke(app, ["validate", str(out / "ndjson")])
     assert valid.exit_code == 0, valid.output
+
+
+@pytest.mark.java
+def test_hapi_package_reader_loads_the_package(tmp_path: Path) -> None:
+    """The package as FHIR tooling reads it: HAPI's NpmPackage (used by the HL7 validator and
+    the IG publisher) takes its name, version, FHIR version and dependencies from package.json
+    and lists every resource from .index.json."""
+    out = tmp_path / "out"
+    _build(out, "transaction", "package")
+    subprocess.run([str(ROOT / "scripts" / "referee"), "--help"], check=True,
+                   capture_output=True)  # builds the referee jar, which carries HAPI
+    loaded = subprocess.run(
+        ["java", "-cp", str(ROOT / "java" / "referee" / "target" / "referee.jar"),
+         str(ROOT / "tests" / "java" / "LoadPackage.java"), str(out / "ivig-fhir-package.tgz")],
+        check=True, capture_output=True, text=True, timeout=300)
+    header, *rows = (json.loads(line) for line in loaded.stdout.splitlines())
+    assert header == {"name": "org.ivig-fhir.ivig", "version": "1.0.0", "fhirVersion": "5.0.0",
+                      "dependencies": ["hl7.fhir.r5.core#5.0.0"]}
+    bundle = json.loads((out / "ivig-fhir-bundle.json").read_text())
+    assert sorted((r["type"], r["file"]) for r in rows) == sorted(
+        (e["resource"]["resourceType"],
+         f"{e['resource']['resourceType']}-{e['resource']['id']}.json") for e in bundle["entry"])
