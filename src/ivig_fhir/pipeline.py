@@ -76,9 +76,10 @@ def recorded_settings(settings: BuildSettings) -> BuildSettings:
     `build --check`. Options the manifest does not record keep their value in `settings`."""
     try:
         recorded = json.loads((settings.out_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
-        options = recorded["options"]
-        options.keys()
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError):
+        return settings
+    options = recorded.get("options") if isinstance(recorded, dict) else None
+    if not isinstance(options, dict):
         return settings
     formats, events, base = (options.get(k) for k in (
         "formats", "adverse_events", "ndjson_base_url"))

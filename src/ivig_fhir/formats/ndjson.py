@@ -3,7 +3,8 @@ JSON, sorted by id), plus the `$import` kick-off body that lists them.
 
 The manifest follows the Bulk Data Import proposal (smart-on-fhir/bulk-import, import.md):
 `inputFormat`, `inputSource`, `storageDetail`, `input[{type, url}]`. The URLs are relative to
-the manifest (`ndjson/Type.ndjson`) by default; `--ndjson-base-url` puts the folder's published address in front.
+the manifest (`ndjson/Type.ndjson`) by default; `--ndjson-base-url` puts the address where the
+export is published in front.
 """
 
 from __future__ import annotations
