@@ -50,23 +50,55 @@ def build(
     source: SourceOpt = Path("source_data"),
     out: Annotated[Path, typer.Option("--out", help="Folder to write the export to.")] = Path(
         "output"),
-    adverse_events: Annotated[bool, typer.Option(
+    adverse_events: Annotated[bool | None, typer.Option(
         "--adverse-events/--no-adverse-events",
-        help="Include the AdverseEvent (actuality=potential) view of each reaction.")] = True,
+        help="Include the AdverseEvent (actuality=potential) view of each reaction "
+             "[default: include].", show_default=False)] = None,
     seeds: SeedsOpt = None,
+    formats: Annotated[list[str] | None, typer.Option(
+        "--format", help="Output format, repeatable: transaction (default), batch, "
+        "collection, ndjson, package.", show_default=False)] = None,
+    ndjson_base_url: Annotated[str | None, typer.Option(
+        "--ndjson-base-url", help="Prefix of the file URLs in bulk-import-manifest.json, "
+        "e.g. https://host/export/ [default: none, URLs relative to the manifest].",
+        show_default=False)] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Write nothing: rebuild in memory (with the options recorded in "
+        "--out/manifest.json unless given) and exit 1 naming every file under --out that "
+        "differs, is missing or is extra; 0 when --out is current.")] = False,
 ) -> None:
     """Build the FHIR export from the curated data and write it to --out."""
-    from ivig_fhir.pipeline import BuildSettings
-    from ivig_fhir.pipeline import build as run_build
-    from ivig_fhir.write import write_tree
+    from dataclasses import replace
 
-    settings = BuildSettings(source, out, adverse_events, seeds)
+    from ivig_fhir.pipeline import BuildSettings, recorded_settings
+    from ivig_fhir.pipeline import build as run_build
+    from ivig_fhir.write import compare_tree, write_tree
+
+    settings = BuildSettings(source, out, seeds_dir=seeds)
+    if check:
+        settings = recorded_settings(settings)
+    settings = replace(
+        settings,
+        adverse_events=settings.adverse_events if adverse_events is None else adverse_events,
+        formats=tuple(formats) if formats else settings.formats,
+        ndjson_base_url=settings.ndjson_base_url if ndjson_base_url is None else ndjson_base_url)
     try:
         result = run_build(settings)
-        write_tree(out, result.files)
+        if not check:
+            write_tree(out, result.files)
     except IvigFhirError as exc:
         raise fail(exc) from None
     report(result.problems)
+    if check:
+        stale = compare_tree(out, result.files)
+        for name, how in stale:
+            _err(f"{out / name}: {how}")
+        if stale:
+            _err(f"ivig-fhir: {out}/ is not the export of {source}/ ({len(stale)} file(s)); "
+                 f"run `ivig-fhir build` and review the diff")
+            raise typer.Exit(int(ExitCode.FINDINGS))
+        typer.echo(f"{out}/ is current ({len(result.files)} files)")
+        return
     total = sum(result.counts.values())
     for kind, count in sorted(result.counts.items()):
         typer.echo(f"{count:5d}  {kind}")
@@ -165,6 +197,36 @@ def validate(
         typer.echo(f"{len(paths)} path(s): {sum(p.is_error for p in problems)} errors, "
                    f"{sum(p.severity == 'warning' for p in problems)} warnings")
     if failing:
+        raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+@app.command("diff")
+def diff_cmd(
+    old: Annotated[Path, typer.Argument(help="The earlier export: a Bundle, NDJSON file, "
+                                        "package .tgz, or an output folder.")],
+    new: Annotated[Path, typer.Argument(help="The later export, in any of those forms.")],
+    format_: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Show what changed clinically between two exports: indications, contraindications,
+    undesirable effects, interactions, warnings, dosing and populations added, removed or
+    changed (old -> new), keyed by resource id. Exit 0 no differences, 1 differences (as
+    diff(1)), 2 unreadable input or usage."""
+    import json
+
+    from ivig_fhir.diff import diff_exports, read_export
+
+    if format_ not in ("text", "json"):
+        _err("ivig-fhir: --format must be text or json")
+        raise typer.Exit(int(ExitCode.BAD_INPUT))
+    try:
+        result = diff_exports(read_export(old), read_export(new))
+    except IvigFhirError as exc:
+        raise fail(exc) from None
+    if format_ == "json":
+        typer.echo(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(result.as_text())
+    if not result.same:
         raise typer.Exit(int(ExitCode.FINDINGS))
 
 

@@ -1,4 +1,4 @@
-"""The build, stage by stage: load -> check terminology -> map -> bundle -> validate -> files.
+"""The build, stage by stage: load -> check terminology -> map -> bundle -> formats -> files.
 
 Takes a settings object, returns a result; raises only `IvigFhirError`s. Nothing here prints.
 """
@@ -6,13 +6,15 @@ Takes a settings object, returns a result; raises only `IvigFhirError`s. Nothing
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
 from ivig_fhir import __version__
 from ivig_fhir.bundle import BUNDLE_FILE, build_bundle, dumps
+from ivig_fhir.formats import DEFAULT_FORMATS, FORMATS, Export, write_formats
 from ivig_fhir.load import Curated, load_source_data
 from ivig_fhir.mapping import map_curated
 from ivig_fhir.problems import BadInput, FindingsError, Problem, errors
@@ -20,6 +22,7 @@ from ivig_fhir.terminology import TerminologyLayer, check_concepts, check_units
 from ivig_fhir.validate import validate_bytes
 
 MANIFEST_FILE = "manifest.json"
+FHIR_VERSION = "5.0.0"  # the FHIR version of the export: manifest, package and NDJSON read it
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class BuildSettings:
     out_dir: Path = Path("output")
     adverse_events: bool = True
     seeds_dir: Path | None = None
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    ndjson_base_url: str = ""
 
 
 @dataclass
@@ -59,15 +64,44 @@ def check_terminology(settings: BuildSettings) -> tuple[Curated, list[Problem]]:
     return curated, problems + export
 
 
+def check_formats(formats: tuple[str, ...]) -> None:
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise BadInput("unknown output format", [Problem(
+            "--format", None, None, "format",
+            f"{', '.join(unknown) or 'none given'}: choose from {', '.join(FORMATS)}")])
+
+
 def build(settings: BuildSettings) -> BuildResult:
+    check_formats(settings.formats)
     curated, problems = load_checked(settings)
     resources = map_curated(curated, adverse_events=settings.adverse_events)
     bundle = build_bundle(curated, resources)
     counts = Counter(m.resource.get_resource_type() for m in resources)
-    files = {BUNDLE_FILE: dumps(bundle)}
-    problems += validate_export(curated, files[BUNDLE_FILE], settings.out_dir / BUNDLE_FILE)
-    files[MANIFEST_FILE] = dumps(manifest(settings, counts))
+    problems += validate_export(curated, dumps(bundle), settings.out_dir / BUNDLE_FILE)
+    export = Export(bundle, curated.release, FHIR_VERSION, settings.ndjson_base_url)
+    files = write_formats(export, tuple(dict.fromkeys(settings.formats)))
+    files[MANIFEST_FILE] = dumps(manifest(settings, export, counts, files))
     return BuildResult(curated, files, counts, problems)
+
+
+def recorded_settings(settings: BuildSettings) -> BuildSettings:
+    """The settings an existing export was built with, as its manifest records them; for
+    `build --check`. Options the manifest does not record keep their value in `settings`."""
+    try:
+        recorded = json.loads((settings.out_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return settings
+    options = recorded.get("options") if isinstance(recorded, dict) else None
+    if not isinstance(options, dict):
+        return settings
+    formats, events, base = (options.get(k) for k in (
+        "formats", "adverse_events", "ndjson_base_url"))
+    return replace(
+        settings,
+        formats=tuple(map(str, formats)) if isinstance(formats, list) else settings.formats,
+        adverse_events=events if isinstance(events, bool) else settings.adverse_events,
+        ndjson_base_url=base if isinstance(base, str) else settings.ndjson_base_url)
 
 
 def validate_export(curated: Curated, bundle: bytes, path: Path) -> list[Problem]:
@@ -87,14 +121,21 @@ def input_hash(source_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def manifest(settings: BuildSettings, counts: Counter[str]) -> dict[str, object]:
+def manifest(settings: BuildSettings, export: Export, counts: Counter[str],
+             files: dict[str, bytes]) -> dict[str, object]:
     """How this export was made: recorded beside it, without wall-clock time."""
+    release = export.release
     return {
         "tool": {"name": "ivig-fhir", "version": __version__},
         "fhir.resources": metadata.version("fhir.resources"),
-        "fhirVersion": "5.0.0",
+        "fhirVersion": export.fhir_version,
+        "release": {"contentVersion": release.content_version, "date": release.date,
+                    "canonicalBase": release.canonical_base},
         "inputs": {"source_data_sha256": input_hash(settings.source_dir)},
-        "options": {"adverse_events": settings.adverse_events},
-        "files": [BUNDLE_FILE],
+        "options": {"adverse_events": settings.adverse_events,
+                    "formats": list(dict.fromkeys(settings.formats)),
+                    "ndjson_base_url": settings.ndjson_base_url},
+        "files": [{"path": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                  for name, data in sorted(files.items())],
         "resources": dict(sorted(counts.items())),
     }

@@ -42,3 +42,13 @@ def read_tree(out_dir: Path) -> dict[str, bytes]:
         return {}
     return {p.relative_to(out_dir).as_posix(): p.read_bytes()
             for p in sorted(out_dir.rglob("*")) if p.is_file()}
+
+
+def compare_tree(out_dir: Path, files: Mapping[str, bytes]) -> list[tuple[str, str]]:
+    """How `out_dir` differs from `files`: (relative path, "differs" | "missing" | "extra"),
+    sorted by path; empty when the folder holds exactly these bytes."""
+    current = read_tree(out_dir)
+    found = [(name, "missing" if name not in current else "differs")
+             for name, data in files.items() if current.get(name) != data]
+    found += [(name, "extra") for name in current if name not in files]
+    return sorted(found)

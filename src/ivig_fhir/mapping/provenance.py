@@ -44,9 +44,22 @@ def provenance_id(target: Mapped) -> str:
     return f"prov-{target.id}"
 
 
+def release_entity(ctx: MapContext) -> JsonDict:
+    """The curated content release the target was mapped from, as a logical reference (by
+    identifier): a release is not a resource of the export, but it is what the mapping
+    activity used, so it is an entity with role `source` beside the source documents."""
+    release = ctx.curated.release
+    return {
+        "role": "source",
+        "what": {"identifier": ctx.identifier("content-release", release.content_version),
+                 "display": f"ivig-fhir curated content, release {release.content_version} "
+                            f"({release.date})"},
+    }
+
+
 def map_provenance(ctx: MapContext, target: Mapped) -> Mapped:
     locators = ctx.locators
-    entities: list[JsonDict] = []
+    entities: list[JsonDict] = [release_entity(ctx)]
     for cite in sorted(target.cites):
         source, section, item = locators[cite]
         entities.append({

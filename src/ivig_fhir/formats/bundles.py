@@ -1,0 +1,37 @@
+"""Bundles: the transaction Bundle of the build, and the same content as a batch or a
+collection. The entries (order, fullUrls, resources) are identical in all three."""
+
+from __future__ import annotations
+
+import copy
+
+from ivig_fhir.bundle import BUNDLE_FILE, dumps
+from ivig_fhir.formats.export import Export, JsonDict
+
+BATCH_FILE = "ivig-fhir-batch.json"
+COLLECTION_FILE = "ivig-fhir-collection.json"
+
+
+def retyped(export: Export, bundle_type: str) -> JsonDict:
+    """The transaction Bundle as another Bundle type; a collection carries no requests."""
+    bundle = copy.deepcopy(export.bundle)
+    bundle["id"] = f"ivig-fhir-{bundle_type}"
+    bundle["identifier"]["value"] = (
+        f"ivig-fhir-{export.release.content_version}-{bundle_type}")
+    bundle["type"] = bundle_type
+    if bundle_type == "collection":
+        for entry in bundle["entry"]:
+            entry.pop("request", None)
+    return bundle
+
+
+def transaction(export: Export) -> dict[str, bytes]:
+    return {BUNDLE_FILE: dumps(export.bundle)}
+
+
+def batch(export: Export) -> dict[str, bytes]:
+    return {BATCH_FILE: dumps(retyped(export, "batch"))}
+
+
+def collection(export: Export) -> dict[str, bytes]:
+    return {COLLECTION_FILE: dumps(retyped(export, "collection"))}
