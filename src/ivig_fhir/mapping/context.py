@@ -84,12 +84,8 @@ def reference(resource_type: str, id_: str, display: str | None = None) -> JsonD
     return out
 
 
-def ucum_quantity(value: int | float, unit: str, comparator: str | None = None) -> JsonDict:
-    out: JsonDict = {"value": value}
-    if comparator:
-        out["comparator"] = comparator
-    out.update({"unit": unit, "system": UCUM, "code": unit})
-    return out
+def ucum_quantity(value: int | float, unit: str) -> JsonDict:
+    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
 
 
 def ucum_range(r: Range) -> JsonDict:

@@ -64,9 +64,10 @@ def map_knowledge(ctx: MapContext, clinical_uses: Sequence[Mapped]) -> Mapped:
     characteristics: list[JsonDict] = []
     for ch in p.characteristics:
         entry: JsonDict = {"type": local_concept(ctx, "ivig-knowledge", ch.type)}
-        if ch.quantity:
-            entry["valueQuantity"] = ucum_quantity(ch.quantity.value, ch.quantity.unit,
-                                                   ch.quantity.comparator)
+        # drugCharacteristic takes a SimpleQuantity, which forbids a comparator (sqty-1): "more
+        # than 1,000 donors" stays in words rather than becoming "1,000 donors".
+        if ch.quantity and not ch.quantity.comparator:
+            entry["valueQuantity"] = ucum_quantity(ch.quantity.value, ch.quantity.unit)
         else:
             entry["valueString"] = ch.text
         characteristics.append(entry)
