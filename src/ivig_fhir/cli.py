@@ -54,13 +54,16 @@ def build(
         "--adverse-events/--no-adverse-events",
         help="Include the AdverseEvent (actuality=potential) view of each reaction.")] = True,
     seeds: SeedsOpt = None,
+    fhir_version: Annotated[str, typer.Option(
+        "--fhir-version", help="R5, or R4B (the R5 mapping converted; see docs/r4b-mapping.md).")
+    ] = "R5",
 ) -> None:
     """Build the FHIR export from the curated data and write it to --out."""
     from ivig_fhir.pipeline import BuildSettings
     from ivig_fhir.pipeline import build as run_build
     from ivig_fhir.write import write_tree
 
-    settings = BuildSettings(source, out, adverse_events, seeds)
+    settings = BuildSettings(source, out, adverse_events, seeds, fhir_version.upper())
     try:
         result = run_build(settings)
         write_tree(out, result.files)

@@ -1,6 +1,7 @@
 """The build, stage by stage: load -> check terminology -> map -> bundle -> validate -> files.
 
 Takes a settings object, returns a result; raises only `IvigFhirError`s. Nothing here prints.
+For R4B the mapped (R5) resources are converted (convert.r4b) before they are bundled.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from ivig_fhir import __version__
 from ivig_fhir.bundle import BUNDLE_FILE, build_bundle, dumps
+from ivig_fhir.convert import R4B_FHIR_VERSION, to_r4b
 from ivig_fhir.load import Curated, load_source_data
 from ivig_fhir.mapping import map_curated
 from ivig_fhir.problems import BadInput, Problem, errors
@@ -27,6 +29,7 @@ class BuildSettings:
     out_dir: Path = Path("output")
     adverse_events: bool = True
     seeds_dir: Path | None = None
+    fhir_version: str = "R5"  # or "R4B": the R5 mapping, converted by convert.r4b
 
 
 @dataclass
@@ -46,10 +49,17 @@ def load_checked(settings: BuildSettings) -> tuple[Curated, list[Problem]]:
     return curated, problems
 
 
+FHIR_VERSIONS = ("R5", "R4B")
+
+
 def build(settings: BuildSettings) -> BuildResult:
+    if settings.fhir_version not in FHIR_VERSIONS:
+        raise BadInput(f"unsupported FHIR version {settings.fhir_version!r}: use R5 or R4B")
     curated, problems = load_checked(settings)
     resources = map_curated(curated, adverse_events=settings.adverse_events)
-    bundle = build_bundle(curated, resources)
+    if settings.fhir_version == "R4B":
+        resources = to_r4b(resources)
+    bundle = build_bundle(curated, resources, fhir_version=settings.fhir_version)
     counts = Counter(m.resource.get_resource_type() for m in resources)
     files = {BUNDLE_FILE: dumps(bundle)}
     files[MANIFEST_FILE] = dumps(manifest(settings, counts))
@@ -68,7 +78,7 @@ def manifest(settings: BuildSettings, counts: Counter[str]) -> dict[str, object]
     return {
         "tool": {"name": "ivig-fhir", "version": __version__},
         "fhir.resources": metadata.version("fhir.resources"),
-        "fhirVersion": "5.0.0",
+        "fhirVersion": R4B_FHIR_VERSION if settings.fhir_version == "R4B" else "5.0.0",
         "inputs": {"source_data_sha256": input_hash(settings.source_dir)},
         "options": {"adverse_events": settings.adverse_events},
         "files": [BUNDLE_FILE],
