@@ -28,6 +28,8 @@ JsonDict = dict[str, Any]
 # Provenance.entity.role: R5 dropped `derivation` and added `instantiates`.
 ENTITY_ROLE = {"revision": "revision", "quotation": "quotation", "source": "source",
                "removal": "removal"}
+# Group.type: R4B's code system has these; R5 added careteam, location, organization, ...
+GROUP_TYPES = {"person", "animal", "practitioner", "device", "medication", "substance"}
 ACTIVE_INGREDIENT = "ACTI"  # v3 RoleClass code R5 puts in ingredient.type; R4B has isActive
 
 
@@ -187,6 +189,8 @@ def _adverse_event(r: JsonDict) -> JsonDict:
 
 
 def _group(r: JsonDict) -> JsonDict:
+    if r["type"] not in GROUP_TYPES:
+        raise NotInR4B(f"Group.type {r['type']!r} has no R4B code")
     # R5 `membership` (definitional | enumerated) is R4B `actual` (false | true).
     r["actual"] = r.pop("membership") == "enumerated"
     r.pop("description", None)  # no R4B element; the narrative shows it (mapping.population)
@@ -244,7 +248,7 @@ def _note(r: JsonDict, notes: list[str]) -> JsonDict:
     if not notes:
         return r
     text = dict(r["text"])
-    lines = "".join(f"<p>{escape(n)}</p>" for n in notes)
+    lines = "".join(f"<p><i>Not structured in FHIR R4B:</i> {escape(n)}</p>" for n in notes)
     text["div"] = text["div"].removesuffix("</div>") + lines + "</div>"
     text["status"] = "additional"
     r["text"] = text
