@@ -10,11 +10,12 @@ does not handle fails the build loudly instead of leaking into the export.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from html import escape
-from typing import Any
+from typing import Any, cast
 
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
@@ -43,15 +44,14 @@ def to_r4b(resources: Sequence[Mapped]) -> list[Mapped]:
     for mapped in resources:
         data: JsonDict = json.loads(mapped.resource.model_dump_json(exclude_none=True))
         converted = convert(data)
-        resource = get_fhir_model_class(converted["resourceType"]).model_validate(converted)
-        assert isinstance(resource, Resource)  # noqa: S101 - narrows the model type for mypy
-        out.append(replace(mapped, resource=resource))
+        model = get_fhir_model_class(converted["resourceType"])  # an R4B resource class
+        out.append(replace(mapped, resource=cast(Resource, model.model_validate(converted))))
     return out
 
 
 def convert(resource: JsonDict) -> JsonDict:
     """One R5 resource (JSON) -> its R4B JSON. Types without differences pass unchanged."""
-    data = dict(resource)
+    data = copy.deepcopy(resource)  # the steps rename elements in place
     step = _STEPS.get(data["resourceType"])
     return step(data) if step else data
 
