@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fhir.resources.bundle import Bundle
+from fhir.resources.R4B.bundle import Bundle as R4BBundle
 
 from ivig_fhir.load.curated import Curated
 from ivig_fhir.mapping import Mapped
@@ -24,7 +25,7 @@ def resource_json(mapped: Mapped) -> dict[str, Any]:
 
 
 def build_bundle(curated: Curated, resources: Sequence[Mapped],
-                 bundle_type: str = "transaction") -> dict[str, Any]:
+                 bundle_type: str = "transaction", fhir_version: str = "R5") -> dict[str, Any]:
     base = curated.release.canonical_base
     entries = []
     for mapped in resources:
@@ -38,11 +39,13 @@ def build_bundle(curated: Curated, resources: Sequence[Mapped],
         "resourceType": "Bundle",
         "id": f"ivig-fhir-{bundle_type}",
         "identifier": {"system": f"{base}/identifier/bundle",
-                       "value": f"ivig-fhir-{curated.release.content_version}-{bundle_type}"},
+                       "value": f"ivig-fhir-{curated.release.content_version}-{bundle_type}"
+                                + ("-r4b" if fhir_version == "R4B" else "")},
         "type": bundle_type,
         "entry": entries,
     }
-    Bundle.model_validate(bundle)  # a model-level failure here is a bug in a mapper
+    # A model-level failure here is a bug in a mapper (or in convert.r4b).
+    (R4BBundle if fhir_version == "R4B" else Bundle).model_validate(bundle)
     return bundle
 
 

@@ -66,6 +66,9 @@ def build(
         "--check", help="Write nothing: rebuild in memory (with the options recorded in "
         "--out/manifest.json unless given) and exit 1 naming every file under --out that "
         "differs, is missing or is extra; 0 when --out is current.")] = False,
+    fhir_version: Annotated[str | None, typer.Option(
+        "--fhir-version", help="R5 (default), or R4B: the R5 mapping converted, see "
+        "docs/r4b-mapping.md.", show_default=False)] = None,
 ) -> None:
     """Build the FHIR export from the curated data and write it to --out."""
     from dataclasses import replace
@@ -81,7 +84,8 @@ def build(
         settings,
         adverse_events=settings.adverse_events if adverse_events is None else adverse_events,
         formats=tuple(formats) if formats else settings.formats,
-        ndjson_base_url=settings.ndjson_base_url if ndjson_base_url is None else ndjson_base_url)
+        ndjson_base_url=settings.ndjson_base_url if ndjson_base_url is None else ndjson_base_url,
+        fhir_version=settings.fhir_version if fhir_version is None else fhir_version.upper())
     try:
         result = run_build(settings)
         if not check:

@@ -1,6 +1,7 @@
 """The build, stage by stage: load -> check terminology -> map -> bundle -> formats -> files.
 
 Takes a settings object, returns a result; raises only `IvigFhirError`s. Nothing here prints.
+For R4B the mapped (R5) resources are converted (convert.r4b) before they are bundled.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from ivig_fhir import __version__
 from ivig_fhir.bundle import BUNDLE_FILE, build_bundle, dumps
+from ivig_fhir.convert import R4B_FHIR_VERSION, to_r4b
 from ivig_fhir.formats import DEFAULT_FORMATS, FORMATS, Export, write_formats
 from ivig_fhir.load import Curated, load_source_data
 from ivig_fhir.mapping import map_curated
@@ -22,7 +24,6 @@ from ivig_fhir.terminology import TerminologyLayer, check_concepts, check_units
 from ivig_fhir.validate import validate_bytes
 
 MANIFEST_FILE = "manifest.json"
-FHIR_VERSION = "5.0.0"  # the FHIR version of the export: manifest, package and NDJSON read it
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class BuildSettings:
     seeds_dir: Path | None = None
     formats: tuple[str, ...] = DEFAULT_FORMATS
     ndjson_base_url: str = ""
+    fhir_version: str = "R5"  # or "R4B": the R5 mapping, converted by convert.r4b
 
 
 @dataclass
@@ -72,14 +74,23 @@ def check_formats(formats: tuple[str, ...]) -> None:
             f"{', '.join(unknown) or 'none given'}: choose from {', '.join(FORMATS)}")])
 
 
+FHIR_VERSIONS = {"R5": "5.0.0", "R4B": R4B_FHIR_VERSION}
+
+
 def build(settings: BuildSettings) -> BuildResult:
+    if settings.fhir_version not in FHIR_VERSIONS:
+        raise BadInput(f"unsupported FHIR version {settings.fhir_version!r}: use R5 or R4B")
     check_formats(settings.formats)
     curated, problems = load_checked(settings)
     resources = map_curated(curated, adverse_events=settings.adverse_events)
-    bundle = build_bundle(curated, resources)
+    if settings.fhir_version == "R4B":
+        resources = to_r4b(resources)
+    bundle = build_bundle(curated, resources, fhir_version=settings.fhir_version)
     counts = Counter(m.resource.get_resource_type() for m in resources)
-    problems += validate_export(curated, dumps(bundle), settings.out_dir / BUNDLE_FILE)
-    export = Export(bundle, curated.release, FHIR_VERSION, settings.ndjson_base_url)
+    problems += validate_export(curated, dumps(bundle), settings.out_dir / BUNDLE_FILE,
+                                settings.fhir_version)
+    export = Export(bundle, curated.release, FHIR_VERSIONS[settings.fhir_version],
+                    settings.ndjson_base_url)
     files = write_formats(export, tuple(dict.fromkeys(settings.formats)))
     files[MANIFEST_FILE] = dumps(manifest(settings, export, counts, files))
     return BuildResult(curated, files, counts, problems)
@@ -95,20 +106,22 @@ def recorded_settings(settings: BuildSettings) -> BuildSettings:
     options = recorded.get("options") if isinstance(recorded, dict) else None
     if not isinstance(options, dict):
         return settings
-    formats, events, base = (options.get(k) for k in (
-        "formats", "adverse_events", "ndjson_base_url"))
+    formats, events, base, version = (options.get(k) for k in (
+        "formats", "adverse_events", "ndjson_base_url", "fhir_version"))
     return replace(
         settings,
+        fhir_version=version if isinstance(version, str) else settings.fhir_version,
         formats=tuple(map(str, formats)) if isinstance(formats, list) else settings.formats,
         adverse_events=events if isinstance(events, bool) else settings.adverse_events,
         ndjson_base_url=base if isinstance(base, str) else settings.ndjson_base_url)
 
 
-def validate_export(curated: Curated, bundle: bytes, path: Path) -> list[Problem]:
+def validate_export(curated: Curated, bundle: bytes, path: Path,
+                    fhir_version: str = "R5") -> list[Problem]:
     """Every layer of `ivig-fhir validate`, with the concept table as the terminology record;
     an export with errors is refused before anything is written."""
-    problems = validate_bytes(bundle, file=str(path), fhir_version="R5",
-                              extra_layers=[TerminologyLayer("R5", curated)])
+    problems = validate_bytes(bundle, file=str(path), fhir_version=fhir_version,
+                              extra_layers=[TerminologyLayer(fhir_version, curated)])
     if errors(problems):
         raise FindingsError("the export does not validate; nothing was written", problems)
     return problems
@@ -132,7 +145,8 @@ def manifest(settings: BuildSettings, export: Export, counts: Counter[str],
         "release": {"contentVersion": release.content_version, "date": release.date,
                     "canonicalBase": release.canonical_base},
         "inputs": {"source_data_sha256": input_hash(settings.source_dir)},
-        "options": {"adverse_events": settings.adverse_events,
+        "options": {"fhir_version": settings.fhir_version,
+                    "adverse_events": settings.adverse_events,
                     "formats": list(dict.fromkeys(settings.formats)),
                     "ndjson_base_url": settings.ndjson_base_url},
         "files": [{"path": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fhir.resources.R4B.resource import Resource as R4BResource
 from fhir.resources.resource import Resource
 
 from ivig_fhir.load.curated import At
@@ -11,7 +12,7 @@ from ivig_fhir.load.curated import At
 
 @dataclass(frozen=True)
 class Mapped:
-    resource: Resource
+    resource: Resource | R4BResource  # R4B only after convert.to_r4b
     cites: tuple[str, ...] = ()  # source outline items the resource carries
     at: At | None = None  # the curated fact it came from
     provenance: bool = field(default=True)  # clinical content gets a Provenance
