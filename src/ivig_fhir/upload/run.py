@@ -23,7 +23,7 @@ from ivig_fhir.problems import BadInput, FindingsError, Problem
 from ivig_fhir.upload.events import ChunkLanded, ChunkStarted, Event, Preflighted, Read
 from ivig_fhir.upload.plan import Chunk, Entry, Export, JsonObject
 from ivig_fhir.upload.preflight import capability_gaps
-from ivig_fhir.upload.transport import FHIR_JSON, GaveUp, RetryPolicy, Sender
+from ivig_fhir.upload.transport import FHIR_JSON, GaveUp, RetryPolicy, Sender, status_line
 
 NO_CHANGE = "SUCCESSFUL_UPDATE_NO_CHANGE"  # HAPI's storage response code for an identical PUT
 
@@ -109,8 +109,7 @@ def preflight(sender: Sender, export: Export, settings: UploadSettings) -> Prefl
         raise ServerUnfit(f"{settings.server}/metadata: {exc.reason}") from None
     body = _json(response)
     if response.status_code != 200:
-        raise ServerUnfit(f"{settings.server}/metadata: HTTP {response.status_code} "
-                          f"{response.reason_phrase}",
+        raise ServerUnfit(f"{settings.server}/metadata: {status_line(response)}",
                           outcome_problems(body, f"{settings.server}/metadata"))
     gaps = capability_gaps(body, export, transactions=not settings.per_resource)
     if gaps:
@@ -161,7 +160,7 @@ class _Refused(Exception):
 
     def explain(self, settings: UploadSettings) -> str:
         r = self.response
-        text = f"the server refused it: HTTP {r.status_code} {r.reason_phrase}".rstrip()
+        text = f"the server refused it: {status_line(r)}"
         if r.status_code == 401:
             text += (" (the server did not accept the credentials)" if settings.credentials_given
                      else " (it needs credentials: IVIG_FHIR_TOKEN, --token-file, or the "
@@ -240,8 +239,8 @@ def verify(export: Export, client: httpx.Client, settings: UploadSettings,
             raise FindingsError(f"{what}: {exc.reason}") from None
         body = _json(response)
         if response.status_code != 200 or len(body.get("entry", [])) != len(batch):
-            raise FindingsError(f"{what}: HTTP {response.status_code} "
-                                f"{response.reason_phrase}", outcome_problems(body, what))
+            raise FindingsError(f"{what}: {status_line(response)}",
+                                outcome_problems(body, what))
         for entry, answer in zip(batch, body["entry"], strict=True):
             found = answer.get("resource")
             if not isinstance(found, dict) or found.get("resourceType") == "OperationOutcome":

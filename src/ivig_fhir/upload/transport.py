@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -98,7 +99,7 @@ class Sender:
             else:
                 if response.status_code not in RETRY_STATUSES:
                     return response
-                reason = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+                reason = status_line(response)
                 if response.status_code in RETRY_AFTER_STATUSES:
                     wait = retry_after(response)
             retries += 1
@@ -112,6 +113,15 @@ class Sender:
                              f"limit of {self.policy.max_time:g}s", retries)
             self.on_event(Retrying(what, retries, wait, reason))
             self._sleep(wait)
+
+
+def status_line(response: httpx.Response) -> str:
+    """'HTTP 400 Bad Request', also from servers that send no reason phrase (Tomcat)."""
+    try:
+        phrase = response.reason_phrase or HTTPStatus(response.status_code).phrase
+    except ValueError:
+        phrase = ""
+    return f"HTTP {response.status_code} {phrase}".rstrip()
 
 
 def _tls_failure(exc: BaseException) -> bool:
