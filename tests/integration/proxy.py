@@ -10,6 +10,7 @@ down the proxy answers 502, as a gateway does.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -47,10 +48,8 @@ class FaultProxy:
                 pass
 
             def finish(self) -> None:
-                try:
+                with contextlib.suppress(OSError, ValueError):  # client left, or a fault
                     super().finish()
-                except (OSError, ValueError):
-                    pass  # the client left, or the fault closed the socket
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

@@ -88,7 +88,8 @@ def test_a_changed_fact_moves_only_its_resource(hapi: HapiServer, tmp_path: Path
     assert after["MedicationKnowledge/ivig-knowledge-v"] == "2"
     stored = hapi.read_all(["MedicationKnowledge/ivig-knowledge-v"])
     assert stored["MedicationKnowledge/ivig-knowledge-v"] is not None
-    costs = [c["costMoney"]["value"] for c in stored["MedicationKnowledge/ivig-knowledge-v"]["cost"]]
+    knowledge = stored["MedicationKnowledge/ivig-knowledge-v"]
+    costs = [c["costMoney"]["value"] for c in knowledge["cost"]]
     assert sorted(costs) == [3000, 6000]
 
 

@@ -103,14 +103,16 @@ def tls_context(ca_bundle: Path | None) -> ssl.SSLContext:
 
 
 def preflight(sender: Sender, export: Export, settings: UploadSettings) -> Preflighted:
+    # Unreachable or failing: exit 1 like any failed upload; ServerUnfit (exit 2) is kept for
+    # a server that answered and cannot take the export.
     try:
         response = sender.send("GET", "metadata", what="metadata")
     except GaveUp as exc:
-        raise ServerUnfit(f"{settings.server}/metadata: {exc.reason}") from None
+        raise FindingsError(f"{settings.server}/metadata: {exc.reason}; nothing sent") from None
     body = _json(response)
     if response.status_code != 200:
-        raise ServerUnfit(f"{settings.server}/metadata: {status_line(response)}",
-                          outcome_problems(body, f"{settings.server}/metadata"))
+        raise FindingsError(f"{settings.server}/metadata: {status_line(response)}",
+                            outcome_problems(body, f"{settings.server}/metadata"))
     gaps = capability_gaps(body, export, transactions=not settings.per_resource)
     if gaps:
         raise ServerUnfit(f"{settings.server} cannot take this export: {'; '.join(gaps)}")
