@@ -326,6 +326,7 @@ class _UploadProgress:
         self.say = say
         self.bar: Any = None
         self.task: Any = None
+        self.read_task: Any = None
 
     def __enter__(self) -> _UploadProgress:
         if sys.stderr.isatty():
@@ -366,7 +367,12 @@ class _UploadProgress:
         elif isinstance(event, up.Retrying):
             self.line(f"{event.what}: {event.reason}; retry {event.retry} in {event.wait:.1f}s")
         elif isinstance(event, up.Read):
-            self.line(f"read back {event.count}/{event.total}")
+            if self.bar is None:
+                self.line(f"read back {event.count}/{event.total}")
+            else:
+                if self.read_task is None:
+                    self.read_task = self.bar.add_task("read back", total=event.total)
+                self.bar.update(self.read_task, completed=event.count)
 
 
 def main() -> None:
