@@ -215,7 +215,6 @@ def upload(
     or stayed unreachable (the report names the chunks that landed; re-run to complete),
     2 bad input or usage, or a server that cannot take the export (nothing sent)."""
     import os
-    from collections import Counter
 
     from ivig_fhir import upload as up
 
@@ -232,6 +231,7 @@ def upload(
         say(f"ivig-fhir: {exc.message}")
         return typer.Exit(int(exc.exit_code))
 
+    token_client = None
     try:
         export = up.read_export(bundle, fhir_version)
         chunks = up.plan_chunks(export.entries, 1 if per_resource else max_entries)
@@ -257,9 +257,8 @@ def upload(
             credentials_given=auth is not None)
         with up.open_client(settings, auth) as client, _UploadProgress(say) as progress:
             report = up.upload(export, chunks, client, settings, progress)
-            by_type = Counter(e.resource_type for c in chunks for e in c.entries)
             unit = "PUT request" if per_resource else "transaction"
-            say(f"{sum(by_type.values())} resources in {len(chunks)} {unit}"
+            say(f"{len(export.entries)} resources in {len(chunks)} {unit}"
                 f"{'s' * (len(chunks) != 1)} to {server}: "
                 f"{report.count('created')} created, {report.count('updated')} updated, "
                 f"{report.count('unchanged')} unchanged", err=False)
@@ -271,10 +270,11 @@ def upload(
                                         differences)
                 say(f"verified: all {len(export.entries)} resources on the server equal the "
                     "export (meta ignored)", err=False)
-        if token_client is not None:
-            token_client.close()
     except IvigFhirError as exc:
         raise stop(exc) from None
+    finally:
+        if token_client is not None:
+            token_client.close()
 
 
 def _upload_auth(secrets: list[str], token_file: Path | None, token_url: str | None,
