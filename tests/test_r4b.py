@@ -137,7 +137,8 @@ def test_r5_facts_move_to_their_r4b_elements(out: Path) -> None:
     assert sorted(c["cost"]["value"] for c in mk["cost"]) == [3000, 5000]
     assert mk["ingredient"][0]["isActive"] is True
     assert "doseForm" in mk and "intendedRoute" in mk
-    assert "Prepared from the pooled plasma of more than 1,000 healthy blood donors." in [c.get("valueString") for c in mk["drugCharacteristic"]]
+    donors = "Prepared from the pooled plasma of more than 1,000 healthy blood donors."
+    assert donors in [c.get("valueString") for c in mk["drugCharacteristic"]]
     assert all("comparator" not in c.get("valueQuantity", {}) for c in mk["drugCharacteristic"])
     medication = _resources(out, "Medication")[0]
     assert "form" in medication and "itemCodeableConcept" in medication["ingredient"][0]

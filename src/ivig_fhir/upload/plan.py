@@ -1,0 +1,160 @@
+"""Upload stage 1: an export Bundle -> an upload plan (chunks of entries in dependency order).
+
+Every chunk is one transaction. Chunks follow the references inside the Bundle: a referenced
+resource goes in an earlier chunk or the same one, and resources that reference each other in a
+cycle stay together, so every reference a server checks on write resolves when the chunk lands.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from ivig_fhir.problems import BadInput, Problem
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One resource of the export with the request that writes it (`PUT Type/id`)."""
+
+    key: str  # "Type/id"
+    resource: JsonObject
+    full_url: str | None
+
+    @property
+    def resource_type(self) -> str:
+        return str(self.resource["resourceType"])
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int  # 1-based, as shown to people
+    entries: tuple[Entry, ...]
+
+    def counts(self) -> Counter[str]:
+        return Counter(e.resource_type for e in self.entries)
+
+    def transaction(self) -> JsonObject:
+        entries: list[JsonObject] = []
+        for e in self.entries:
+            entry: JsonObject = {"resource": e.resource,
+                                 "request": {"method": "PUT", "url": e.key}}
+            if e.full_url:
+                entry = {"fullUrl": e.full_url, **entry}
+            entries.append(entry)
+        return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+@dataclass(frozen=True)
+class Export:
+    """The export as the uploader sees it: its entries in file order and its FHIR version."""
+
+    path: Path
+    fhir_version: str  # e.g. "5.0.0"
+    entries: tuple[Entry, ...]
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def read_export(path: Path, fhir_version: str | None = None) -> Export:
+    """Read a transaction Bundle written by `ivig-fhir build`. The FHIR version comes from the
+    manifest beside it (or `fhir_version`), since a Bundle does not carry one."""
+
+    def bad(message: str) -> BadInput:
+        return BadInput(message, [Problem(str(path), None, None, "", message)])
+
+    try:
+        bundle = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise bad(f"cannot read the export: {exc}") from None
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise bad("not a FHIR Bundle")
+    if bundle.get("type") not in ("transaction", "batch"):
+        raise bad(f"Bundle.type is {bundle.get('type')!r}; upload needs a transaction Bundle")
+    entries: list[Entry] = []
+    for n, raw in enumerate(bundle.get("entry", [])):
+        resource = raw.get("resource") if isinstance(raw, dict) else None
+        if not isinstance(resource, dict) or not resource.get("id"):
+            raise bad(f"entry[{n}] has no resource with an id")
+        key = f"{resource['resourceType']}/{resource['id']}"
+        request = raw.get("request", {})
+        if request.get("method") != "PUT" or request.get("url") != key:
+            # The deterministic id is what makes a re-upload idempotent; anything else
+            # (POST, conditional create) could create duplicates.
+            raise bad(f"entry[{n}] ({key}): request must be PUT {key}, "
+                      f"is {request.get('method')} {request.get('url')}")
+        entries.append(Entry(key, resource, raw.get("fullUrl")))
+    version = fhir_version or _manifest_version(path.parent / "manifest.json")
+    if not version:
+        raise bad("FHIR version unknown: no manifest.json beside the export; "
+                  "pass --fhir-version")
+    return Export(path, version, tuple(entries), Counter(e.resource_type for e in entries))
+
+
+def _manifest_version(manifest: Path) -> str | None:
+    try:
+        version = json.loads(manifest.read_bytes()).get("fhirVersion")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(version) if version else None
+
+
+def references(data: Any) -> Iterator[str]:
+    """Every `reference` string inside a resource."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "reference" and isinstance(value, str):
+                yield value
+            else:
+                yield from references(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from references(item)
+
+
+def _local_key(ref: str, by_full_url: dict[str, str]) -> str:
+    return by_full_url.get(ref, ref.split("/_history/")[0])
+
+
+def plan_chunks(entries: tuple[Entry, ...], max_entries: int | None) -> list[Chunk]:
+    """Split into transactions of at most `max_entries` (None: one transaction), referenced
+    resources first; file order is kept wherever the references allow it."""
+    if max_entries is not None and max_entries < 1:
+        raise BadInput("--max-entries must be at least 1")
+    if not entries:
+        return []
+    order = {e.key: n for n, e in enumerate(entries)}
+    by_full_url = {e.full_url: e.key for e in entries if e.full_url}
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph.add_nodes_from(order)
+    for e in entries:
+        for ref in references(e.resource):
+            target = _local_key(ref, by_full_url)
+            if target in order and target != e.key:
+                graph.add_edge(target, e.key)  # the referenced resource comes first
+    # Resources in a reference cycle form one node of the condensation and so one unit.
+    condensed = nx.condensation(graph)
+    members: dict[int, list[str]] = {
+        node: sorted(condensed.nodes[node]["members"], key=order.__getitem__)
+        for node in condensed.nodes}
+    units = [members[node] for node in nx.lexicographical_topological_sort(
+        condensed, key=lambda node: order[members[node][0]])]
+    by_key = {e.key: e for e in entries}
+    cap = max_entries or len(entries)
+    chunks: list[list[str]] = []
+    for unit in units:
+        if len(unit) > cap:
+            raise BadInput(f"{len(unit)} resources reference each other in a cycle "
+                           f"({', '.join(unit[:3])}, ...); they must land in one transaction, "
+                           f"more than --max-entries {cap}")
+        if not chunks or len(chunks[-1]) + len(unit) > cap:
+            chunks.append([])
+        chunks[-1].extend(unit)
+    return [Chunk(n, tuple(by_key[k] for k in keys)) for n, keys in enumerate(chunks, 1)]
