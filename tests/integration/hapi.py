@@ -26,8 +26,9 @@ def free_port() -> int:
 
 
 class HapiServer:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, fhir_version: str = "R5") -> None:
         self.workdir = workdir
+        self.fhir_version = fhir_version
         self.data_dir = workdir / "data"
         self.port = free_port()
         self.url = ""
@@ -37,7 +38,8 @@ class HapiServer:
 
     def start(self, token: str | None = None) -> None:
         args = [str(ROOT / "scripts" / "hapi-server"), "--port", str(self.port),
-                "--data-dir", str(self.data_dir), "--log-file", str(self.workdir / "log")]
+                "--data-dir", str(self.data_dir), "--log-file", str(self.workdir / "log"),
+                "--fhir-version", self.fhir_version]
         if token:
             token_file = self.workdir / "required-token"
             token_file.write_text(token)
