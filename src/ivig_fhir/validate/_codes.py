@@ -21,9 +21,18 @@ QUANTITY_TYPES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration"})
 
 @cache
 def _ucum_parser() -> Any:
-    from ucumvert import get_ucum_parser
+    # ucumvert's own grammar and parser settings (as ucumvert.get_ucum_parser), without
+    # importing the package: its __init__ imports pint, a third of a second per start-up.
+    from importlib.util import find_spec
+    from pathlib import Path
 
-    return get_ucum_parser()
+    from lark import Lark
+
+    spec = find_spec("ucumvert")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("ucumvert is not installed")
+    grammar = Path(next(iter(spec.submodule_search_locations))) / "ucum_grammar.lark"
+    return Lark(grammar.read_text(encoding="utf-8"), start="main_term", strict=True)
 
 
 def ucum_problem(unit: str) -> str | None:
