@@ -35,6 +35,8 @@ EXPORT = "ivig-fhir-bundle.json"
 
 # Mutations the HL7 engine (HAPI 8.8.0, org.hl7.fhir.validation 6.7.9, offline) does not reject,
 # with why. Asserted exactly, so an engine upgrade or a changed mutation is noticed.
+# (invalid-ucum-unit-syntax, "mg//kg", is rejected by the engine through rng-2, which it cannot
+# evaluate with that unit, not by its UCUM check.)
 ENGINE_ACCEPTS: dict[str, str] = {
     "bad-code-mime-type": "the engine does not check Attachment.contentType against BCP-13",
     "broken-reference": "a relative reference that resolves to no entry: not even a warning",
@@ -146,16 +148,20 @@ def test_export_has_no_errors_in_the_engine(verdicts: Verdicts) -> None:
         + _show_engine(verdicts.engine_export_errors))
 
 
+def _entry_of(where: str) -> str:
+    m = re.match(r"Bundle\.entry\[(\d+)\]", where)
+    return m.group(1) if m else "Bundle"
+
+
 def test_ivig_fhir_reports_nothing_on_the_export_that_the_engine_does_not(
     verdicts: Verdicts,
 ) -> None:
-    # Clean-side parity: with the engine at 0 errors, so must ivig-fhir be; with engine errors,
-    # ivig-fhir may report those (and no more kinds of them).
-    if not verdicts.engine_export_errors:
-        assert verdicts.ivig_export_errors == []
-    else:
-        assert len(verdicts.ivig_export_errors) <= len(verdicts.engine_export_errors), "\n".join(
-            p.render() for p in verdicts.ivig_export_errors)
+    # Clean-side parity: ivig-fhir's errors on the export are in entries where the engine
+    # finds errors too (none at all when the engine finds none).
+    engine = {_entry_of(" ".join(i.get("expression", [""]))) for i in
+              verdicts.engine_export_errors}
+    extra = [p for p in verdicts.ivig_export_errors if _entry_of(p.field) not in engine]
+    assert extra == [], "\n".join(p.render() for p in extra)
 
 
 def test_corpus_is_large_and_named_uniquely() -> None:
