@@ -38,8 +38,10 @@ def _rules(sd: dict[str, Any]) -> _Rules:
                 codes = tuple(t["code"] for t in el.get("type", ())
                               if isinstance(t, dict) and isinstance(t.get("code"), str))
                 types = codes or types
-                value_min = int(el.get("min", value_min))
-                value_max = str(el.get("max", value_max))
+                if isinstance(el.get("min"), int):
+                    value_min = el["min"]
+                if isinstance(el.get("max"), str):
+                    value_max = el["max"]
             elif el.get("path") == "Extension.extension" and el.get("max") == "0":
                 nested = False
     return _Rules(sd["url"], types, value_min, value_max, nested)
