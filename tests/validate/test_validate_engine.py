@@ -84,6 +84,8 @@ BREAKS = [
     ("dom-4", lambda: _contained(meta={"versionId": "2"}), "MedicationKnowledge"),
     ("dom-5", lambda: _contained(meta={"security": [{"code": "R"}]}), "MedicationKnowledge"),
     ("dom-6", lambda: {k: v for k, v in medication().items() if k != "text"}, "Medication"),
+    ("ref-1", lambda: {**medication_knowledge(), "associatedMedication": [{"reference": "#no"}]},
+     "MedicationKnowledge.associatedMedication[0]"),
 ]
 
 
@@ -111,6 +113,20 @@ def test_ele1_shortcut_agrees_with_fhirpathpy() -> None:
                         _invariant.passes(c, node, "r5", native=False), node.loc
                     checked += 1
     assert checked > 50
+
+
+def test_ref1_shortcut_agrees_with_fhirpathpy() -> None:
+    samples = [transaction(), _contained(), {**medication_knowledge(),
+                                              "associatedMedication": [{"reference": "#no"}]}]
+    checked = 0
+    for data in samples:
+        for node in nodes(data):
+            for c in node.constraints:
+                if c.key == "ref-1":
+                    assert _invariant.passes(c, node, "r5") == \
+                        _invariant.passes(c, node, "r5", native=False), node.loc
+                    checked += 1
+    assert checked > 5
 
 
 def test_known_skips_and_shortcuts_have_reasons() -> None:

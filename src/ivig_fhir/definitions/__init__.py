@@ -73,6 +73,12 @@ class ElementDef:
     constraints: tuple[Constraint, ...]
     binding: Binding | None
     content_reference: str | None
+    profiles: tuple[tuple[str, str], ...] = ()  # (type code, profile url): Quantity, SimpleQuantity
+    targets: tuple[str, ...] = ()  # resource types a Reference may point at; () = any
+
+    def profile(self, type_code: str) -> str | None:
+        """The profile the element puts on `type_code`, e.g. SimpleQuantity's url."""
+        return next((p for t, p in self.profiles if t == type_code), None)
 
     @property
     def name(self) -> str:
@@ -220,6 +226,8 @@ def _structure(raw: Mapping[str, Any]) -> StructureDef:
                 constraints=tuple(table[k] for k in e.get("constraints", ()) if k in table),
                 binding=Binding(b["strength"], b["valueSet"]) if b else None,
                 content_reference=e.get("contentReference"),
+                profiles=tuple((t, p) for t, ps in e.get("typeProfiles", {}).items() for p in ps),
+                targets=tuple(e.get("targetTypes", ())),
             )
         )
     by_path = {e.path: e for e in elements}

@@ -4,10 +4,13 @@ Each finding is a `Problem` whose `layer` says which check made it:
 
     json       well-formed UTF-8 JSON; no duplicate keys, nulls, empty strings/arrays/objects
     structure  the fhir.resources model parses it (unknown elements, types, formats), plus
-               cardinality from the definitions
+               cardinality, JSON types, profiled types (SimpleQuantity) from the definitions,
+               and extensions against their StructureDefinitions shipped in the same file
     invariant  every FHIRPath constraint of the definitions at every element present
-    binding    codes of required bindings are in their value sets
-    bundle     fullUrls, requests, ids, and references resolving inside the Bundle
+    binding    codes of required bindings are in their value sets; UCUM units, languages,
+               currencies and MIME types checked offline
+    bundle     fullUrls, requests, ids, and references resolving inside the Bundle (to a
+               resource type the element allows)
     narrative  the XHTML of Narrative.div is well-formed and safe
     (extra)    any `Layer` the caller plugs in, e.g. terminology
 
@@ -25,7 +28,7 @@ from typing import Any
 from ivig_fhir.definitions import load, normalize_version
 from ivig_fhir.problems import Problem
 
-from . import _binding, _bundle, _invariant, _json, _narrative, _structure
+from . import _binding, _bundle, _extensions, _invariant, _json, _narrative, _structure
 from ._lines import add_entry_lines
 from ._walk import walk
 
@@ -101,6 +104,7 @@ def validate_resource(
                                  quiet_failures=bool(structure))
     problems += _binding.check(w, defs, file=file, line=line)
     problems += _bundle.check(data, w, file=file, line=line)
+    problems += _extensions.check(data, w, file=file, line=line)
     for node in w.nodes:
         if node.type == "xhtml":
             problems += _narrative.check_div(node.value, file=file, field=node.loc, line=line)

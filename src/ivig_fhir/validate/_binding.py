@@ -1,7 +1,8 @@
 """Layer `binding`: codes at elements with a *required* binding come from the value set.
 
 Value sets come from the offline extract; those it cannot expand (UCUM, BCP-47 languages,
-MIME types, currencies) are left to the terminology layer.
+MIME types, currencies) are checked with `_codes`, and so is the unit of every Quantity whose
+system is UCUM.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any
 from ivig_fhir.definitions import Definitions, ValueSetCodes
 from ivig_fhir.problems import Problem
 
-from ._walk import Walk
+from . import _codes
+from ._walk import Node, Walk
 
 LAYER = "binding"
 _STRING_TYPES = frozenset({"code", "string", "uri", "url", "canonical"})
@@ -42,16 +44,45 @@ def _codings(node_type: str, value: Any) -> list[dict[str, Any]] | None:
     return None
 
 
+def _external(node: Node, url: str, file: str, line: int | None) -> list[Problem]:
+    """A required binding to UCUM, BCP-47, ISO 4217 or MIME types, checked offline."""
+    check = _codes.CHECKS.get(url.split("|", 1)[0])
+    if check is None:
+        return []
+    system, problem = check
+    if node.type in _STRING_TYPES:
+        codes = [node.value] if isinstance(node.value, str) else []
+    else:
+        codes = [c["code"] for c in _codings(node.type, node.value) or ()
+                 if c.get("system") == system and isinstance(c.get("code"), str)]
+    return [Problem(file, line, None, node.loc, f"{reason} (required binding {url})", "error",
+                    LAYER, "code-invalid") for code in codes if (reason := problem(code))]
+
+
+def _units(walk: Walk, file: str, line: int | None) -> list[Problem]:
+    """Every Quantity with system UCUM has a valid UCUM unit as its code."""
+    out = []
+    for node in walk.nodes:
+        v = node.value
+        if (node.type in _codes.QUANTITY_TYPES and isinstance(v, dict)
+                and v.get("system") == _codes.UCUM and isinstance(v.get("code"), str)
+                and (reason := _codes.ucum_problem(v["code"]))):
+            out.append(Problem(file, line, None, f"{node.loc}.code", reason, "error", LAYER,
+                               "ucum-invalid"))
+    return out
+
+
 def check(walk: Walk, defs: Definitions, *, file: str, line: int | None = None) -> list[Problem]:
-    out: list[Problem] = []
+    out = _units(walk, file, line)
     for node in walk.nodes:
         el = node.elem
         if el is None or el.binding is None or el.binding.strength != "required":
             continue
-        vs = defs.value_set(el.binding.value_set)
-        if vs is None or not vs.expandable:
-            continue
         url = el.binding.value_set
+        vs = defs.value_set(url)
+        if vs is None or not vs.expandable:
+            out += _external(node, url, file, line)
+            continue
         if node.type in _STRING_TYPES:
             if isinstance(node.value, str) and vs.contains(None, node.value) is False:
                 out.append(Problem(file, line, None, node.loc, f"\"{node.value}\" is not a valid "

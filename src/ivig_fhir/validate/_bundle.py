@@ -14,13 +14,14 @@ from typing import Any
 
 from ivig_fhir.problems import Problem
 
-from ._walk import Walk
+from ._walk import Node, Walk
 
 LAYER = "bundle"
 ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _REL = re.compile(r"^([A-Z][A-Za-z]+)/([^/?#]+)(?:/_history/[^/?#]+)?$")
 _ABS_REST = re.compile(r"^(https?://.+)/([A-Z][A-Za-z]+)/([^/?#]+)(?:/_history/[^/?#]+)?$")
 _TX = ("transaction", "batch")
+_ABSOLUTE = re.compile(r"^[a-z][a-z0-9+.-]*:\S+$")
 
 
 def _p(file: str, line: int | None, field: str, msg: str, code: str,
@@ -167,10 +168,17 @@ def _references(walk: Walk, bundle: tuple[list[Any], dict[str, Any]] | None, fil
                 out.append(_p(file, line, loc, f"reference {ref} does not resolve to a contained"
                               " resource", "unresolved-reference"))
             continue
+        if not (ref.startswith("urn:") or _REL.match(ref) or _ABSOLUTE.match(ref)):
+            out.append(_p(file, line, loc, f"reference {ref!r} is not a valid reference "
+                          "(Type/id, an absolute URL, urn:uuid:/urn:oid: or #id)",
+                          "invalid-reference"))
+            continue
         if bundle is None:
             continue  # a lone resource: its references point to the server
         _entries_list, index = bundle
-        if ref in index:
+        target = _target(ref, index)
+        if target is not None:
+            out += _target_type(node, target, loc, file, line)
             continue
         if ref.startswith("urn:"):
             out.append(_p(file, line, loc, f"reference {ref} does not resolve to an entry of the"
@@ -190,6 +198,31 @@ def _references(walk: Walk, bundle: tuple[list[Any], dict[str, Any]] | None, fil
         out.append(_p(file, line, loc, f"reference {ref} points outside the Bundle",
                       "external-reference", "warning"))
     return out
+
+
+def _target(ref: str, index: dict[str, Any]) -> Any:
+    """The Bundle resource a reference resolves to, or None."""
+    if ref in index:
+        return index[ref]
+    if m := _REL.match(ref):
+        key = f"{m.group(1)}/{m.group(2)}"
+        if key in index:
+            return index[key]
+        return next((v for k, v in index.items() if k.startswith("http")
+                     and k.endswith("/" + key)), None)
+    if m2 := _ABS_REST.match(ref):
+        return index.get(f"{m2.group(2)}/{m2.group(3)}")
+    return None
+
+
+def _target_type(node: Node, target: Any, loc: str, file: str, line: int | None) -> list[Problem]:
+    """The element's Reference(...) types allow the resource it resolves to."""
+    allowed = node.elem.targets if node.elem is not None else ()
+    rtype = target.get("resourceType") if isinstance(target, dict) else None
+    if not allowed or not isinstance(rtype, str) or rtype in allowed:
+        return []
+    return [_p(file, line, loc, f"{node.elem.path if node.elem else 'reference'} may point at "
+               f"{' | '.join(allowed)}, not at a {rtype}", "reference-target-type")]
 
 
 def _by_base(ref: str, index: dict[str, Any]) -> bool:

@@ -44,6 +44,13 @@ def _no_contained(node: Node) -> bool | None:
     return True if "contained" not in node.value else None
 
 
+def _not_local(node: Node) -> bool | None:
+    # ref-1 is about '#id' references only: "reference.exists() implies
+    # (reference.startsWith('#').not() or ...)". Any other reference holds; '#' goes to fhirpathpy.
+    ref = node.value.get("reference") if isinstance(node.value, dict) else None
+    return True if not isinstance(ref, str) or not ref.startswith("#") else None
+
+
 def _div(node: Node) -> str | None:
     v = node.value.get("div") if isinstance(node.value, dict) else node.value
     return v if isinstance(v, str) else None
@@ -66,6 +73,8 @@ NATIVE: Mapping[str, tuple[Callable[[Node], bool | None], str]] = {
     "dom-3": (_no_contained, "vacuous without contained resources (descendants() is slow)"),
     "dom-4": (_no_contained, "vacuous without contained resources"),
     "dom-5": (_no_contained, "vacuous without contained resources"),
+    "ref-1": (_not_local, "vacuous unless the reference is '#id' (on every Reference; the "
+              "most evaluated constraint of the export)"),
     "txt-1": (_txt1, "expression is htmlChecks(), FHIR's own function for the XHTML rules; "
               "the narrative checker implements it"),
     "txt-2": (_txt2, "expression is htmlChecks() too (R5), so it cannot tell txt-1 from txt-2; "

@@ -8,7 +8,7 @@ absent): the json layer has reported those before this runs.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pydantic
@@ -65,6 +65,20 @@ def _message(err: Any, rt: str, version: str) -> tuple[str, str]:
     return f"{msg} (given {_show(given)})", kind or "invalid"
 
 
+def _nested_types(value: Any, loc: str) -> Iterator[tuple[str, str]]:
+    """(location, resourceType) of every resource inside `value` (not `value` itself)."""
+    items = value.items() if isinstance(value, dict) else ()
+    for key, v in items:
+        for i, x in enumerate(v) if isinstance(v, list) else [(None, v)]:
+            if not isinstance(x, dict):
+                continue
+            here = f"{loc}.{key}" + (f"[{i}]" if i is not None else "")
+            t = x.get("resourceType")
+            if isinstance(t, str):
+                yield here, t
+            yield from _nested_types(x, here)
+
+
 def check(data: dict[str, Any], *, file: str, version: str,
           line: int | None = None) -> list[Problem]:
     rt = data.get("resourceType")
@@ -75,6 +89,11 @@ def check(data: dict[str, Any], *, file: str, version: str,
     if model is None:
         return [Problem(file, line, None, rt, f"unknown resource type \"{rt}\" in FHIR {fv}",
                         "fatal", LAYER, "unknown-resource-type")]
+    unknown = [(loc, t) for loc, t in _nested_types(data, rt) if _model(version, t) is None]
+    if unknown:
+        # The models cannot even start on a Bundle holding a type they do not know.
+        return [Problem(file, line, None, loc, f"unknown resource type \"{t}\" in FHIR {fv}",
+                        "error", LAYER, "unknown-resource-type") for loc, t in unknown]
     try:
         model.model_validate(data)
     except pydantic.ValidationError as e:

@@ -10,6 +10,7 @@ missing).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,14 @@ from ivig_fhir.definitions import Constraint, Definitions, ElementDef, Structure
 from ivig_fhir.problems import Problem
 
 _COMPLEX_CONTAINERS = ("BackboneElement", "Element")
+
+# Whitespace rules of the primitive types' regexes that the models do not apply.
+_NO_SPACE = (re.compile(r"\S*"), "no whitespace allowed")
+_WHITESPACE_RULES: dict[str, tuple[re.Pattern[str], str]] = {
+    "uri": _NO_SPACE, "url": _NO_SPACE, "canonical": _NO_SPACE, "oid": _NO_SPACE,
+    "uuid": _NO_SPACE,
+    "code": (re.compile(r"[^\s]+( [^\s]+)*"), "no leading, trailing or repeated whitespace"),
+}
 
 
 @dataclass(slots=True)
@@ -38,6 +47,24 @@ class Walk:
     nodes: list[Node] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)  # layer 'structure'
     untyped: set[str] = field(default_factory=set)  # resource types without definitions
+
+
+def _json_kind(type_code: str) -> str:
+    """How FHIR JSON writes a primitive type: boolean, number or string."""
+    name = type_code.rsplit(".", 1)[-1].lower()  # http://hl7.org/fhirpath/System.Boolean
+    if name == "boolean":
+        return "boolean"
+    if name in ("integer", "unsignedint", "positiveint", "decimal"):
+        return "number"
+    return "string"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "string" if isinstance(value, str) else type(value).__name__
 
 
 def _merge(a: tuple[Constraint, ...], b: tuple[Constraint, ...]) -> tuple[Constraint, ...]:
@@ -126,6 +153,11 @@ class _Walker:
             elif el.types:
                 type_code = el.types[0]
             here = f"{loc}.{name}"
+            if el.max == "0" and not twin:
+                profile = sd.url.rsplit("/", 1)[-1]
+                self.problem(here, f"{el.path} is not allowed here (0..0 in {profile})",
+                             "cardinality")
+                continue
             if isinstance(v, list):
                 if el.max == "1" and not twin:
                     self.problem(here, f"{el.path} allows at most one value, but this is a JSON"
@@ -186,21 +218,39 @@ class _Walker:
         if self.defs.is_primitive(type_code):
             # ele-1 on a primitive ("a value or extensions") is the json layer's no-null,
             # no-empty rule; other constraints on primitives (txt-1/2 on the div) apply here.
+            want = _json_kind(type_code)
+            if _kind(item) != want and not isinstance(item, dict | list):
+                # The models coerce "false" to False and "0.4" to 0.4; FHIR JSON does not.
+                self.problem(loc, f"wrong JSON type {item!r}: a {type_code} is a JSON {want}",
+                             "wrong-type")
+            elif isinstance(item, str) and (rule := _WHITESPACE_RULES.get(type_code)):
+                pattern, says = rule
+                if not pattern.fullmatch(item):
+                    self.problem(loc, f"{type_code} value {item!r}: {says}", "invalid-format")
             kept = tuple(c for c in el.constraints if c.key != "ele-1")
             self.out.nodes.append(Node(loc, item, type_code, el, el.path, kept, resource, root,
                                        is_primitive=True))
             return
         self.datatype(type_code, item, loc, el, resource, root)
 
+    def _profiled(self, el: ElementDef, type_code: str) -> str:
+        """The structure to check a value against: the profile the element puts on the type
+        (SimpleQuantity: no comparator, sqty-1) when the extract has it, else the type."""
+        url = el.profile(type_code)
+        name = url.rsplit("/", 1)[-1] if url else None
+        psd = self.defs.structure(name) if name else None
+        return name if psd is not None and name and psd.url == url else type_code
+
     def datatype(
         self, type_code: str, item: Any, loc: str, el: ElementDef,
         resource: dict[str, Any], root: dict[str, Any],
     ) -> None:
-        dsd = self.defs.structure(type_code)
+        name = self._profiled(el, type_code)
+        dsd = self.defs.structure(name)
         if dsd is None or not isinstance(item, dict):
             return  # wrong JSON type: the structure (model) layer reports it
         node = Node(loc, item, type_code, el, type_code,
-                    _merge(el.constraints, self.defs.root_constraints(type_code)), resource, root)
+                    _merge(el.constraints, self.defs.root_constraints(name)), resource, root)
         self.out.nodes.append(node)
         self.children(dsd, dsd.root.path, item, loc, resource, root)
 

@@ -1,0 +1,104 @@
+"""Codes from the code systems the definitions cannot expand offline: UCUM units, BCP-47
+language tags, ISO 4217 currencies and MIME types (BCP-13).
+
+UCUM units are parsed with ucumvert's grammar of the UCUM specification; languages and
+currencies are looked up in pycountry's ISO 639 / 15924 / 3166 / 4217 tables (a BCP-47 tag
+whose language, script and region subtags exist there; variants and extensions are checked for
+form only); MIME types are checked for RFC 6838 form.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any
+
+UCUM = "http://unitsofmeasure.org"
+# Quantity and the types derived from it, whose code is a UCUM unit when system is UCUM.
+QUANTITY_TYPES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration"})
+
+
+@cache
+def _ucum_parser() -> Any:
+    # ucumvert's own grammar and parser settings (as ucumvert.get_ucum_parser), without
+    # importing the package: its __init__ imports pint, a third of a second per start-up.
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    from lark import Lark
+
+    spec = find_spec("ucumvert")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("ucumvert is not installed")
+    grammar = Path(next(iter(spec.submodule_search_locations))) / "ucum_grammar.lark"
+    return Lark(grammar.read_text(encoding="utf-8"), start="main_term", strict=True)
+
+
+def ucum_problem(unit: str) -> str | None:
+    """None when `unit` is a valid UCUM unit, else why not."""
+    try:
+        _ucum_parser().parse(unit)
+    except Exception as exc:  # lark raises several error types; any of them means invalid
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"'{unit}' is not a valid UCUM unit ({first})"
+    return None
+
+
+def currency_problem(code: str) -> str | None:
+    import pycountry
+
+    if pycountry.currencies.get(alpha_3=code) is None or code != code.upper():
+        return f"'{code}' is not an ISO 4217 currency code"
+    return None
+
+
+_SUBTAG = re.compile(r"[A-Za-z0-9]{1,8}")
+
+
+def language_problem(tag: str) -> str | None:
+    import pycountry
+
+    parts = tag.split("-")
+    if not all(_SUBTAG.fullmatch(p) for p in parts):
+        return f"'{tag}' is not a BCP-47 language tag (subtags of 1-8 letters or digits)"
+    first = parts[0].lower()
+    if first in ("x", "i"):
+        return None  # private use / grandfathered
+    if len(first) == 2:
+        known = pycountry.languages.get(alpha_2=first)
+    elif len(first) == 3:
+        known = pycountry.languages.get(alpha_3=first)
+    else:
+        known = None
+    if known is None:
+        return f"'{tag}': '{parts[0]}' is not an ISO 639 language code"
+    for p in parts[1:]:
+        if p.lower() == "x":
+            break  # private use from here on
+        if len(p) == 4 and p.isalpha() and pycountry.scripts.get(alpha_4=p) is None:
+            return f"'{tag}': '{p}' is not an ISO 15924 script code"
+        if len(p) == 2 and p.isalpha() and pycountry.countries.get(alpha_2=p) is None:
+            return f"'{tag}': '{p}' is not an ISO 3166 region code"
+    return None
+
+
+# RFC 6838 restricted-name
+_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_MIME = re.compile(rf"{_NAME}/{_NAME}(\s*;\s*{_NAME}=(\"[^\"]*\"|[^;\s]+))*")
+
+
+def mime_problem(code: str) -> str | None:
+    if not _MIME.fullmatch(code):
+        return f"'{code}' is not a MIME type (type/subtype[; parameter=value])"
+    return None
+
+
+# Value set -> (code system, check) for required bindings the extract cannot expand.
+CHECKS: Mapping[str, tuple[str, Callable[[str], str | None]]] = {
+    "http://hl7.org/fhir/ValueSet/ucum-units": (UCUM, ucum_problem),
+    "http://hl7.org/fhir/ValueSet/currencies": ("urn:iso:std:iso:4217", currency_problem),
+    "http://hl7.org/fhir/ValueSet/all-languages": ("urn:ietf:bcp:47", language_problem),
+    "http://hl7.org/fhir/ValueSet/languages": ("urn:ietf:bcp:47", language_problem),
+    "http://hl7.org/fhir/ValueSet/mimetypes": ("urn:ietf:bcp:13", mime_problem),
+}
