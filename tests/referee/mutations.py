@@ -76,7 +76,8 @@ def dose_range(b: JsonDict) -> JsonDict:
 
 def source_locator(b: JsonDict) -> JsonDict:
     """The first source-locator extension (on a Provenance.entity)."""
-    return res(b, "Provenance")["entity"][0]["extension"][0]  # type: ignore[no-any-return]
+    return next(e["extension"][0] for e in res(b, "Provenance")["entity"]  # type: ignore[no-any-return]
+                if "extension" in e)
 
 
 def div_of(r: JsonDict) -> str:

@@ -12,13 +12,12 @@
 from __future__ import annotations
 
 import re
-from functools import cache
 from importlib import metadata
-from typing import Any
 
 from ivig_fhir.load.curated import At, Coding, Concept, Curated, QuantityValue, Range, walk
 from ivig_fhir.problems import Problem
-from ivig_fhir.terminology.systems import ATC, EDQM, ICD10CM, NAMES, RXNORM, SNOMED, UCUM
+from ivig_fhir.terminology.systems import ATC, EDQM, ICD10CM, NAMES, RXNORM, SNOMED
+from ivig_fhir.validate._codes import ucum_problem
 
 LAYER = "terminology"
 
@@ -73,9 +72,6 @@ def code_findings(system: str, code: str, display: str | None) -> list[Finding]:
         return [("code", f"{label}: an RxCUI is all digits", "error")]
     if system == EDQM and not code.isdigit():
         return [("code", f"{label}: an EDQM standard term code is numeric", "error")]
-    if system == UCUM:
-        reason = ucum_problem(code)
-        return [("code", reason, "error")] if reason else []
     return []
 
 
@@ -146,23 +142,6 @@ def _verhoeff_valid(number: str) -> bool:
     for i, digit in enumerate(reversed(number)):
         check = _D[check][_P[i % 8][int(digit)]]
     return check == 0
-
-
-@cache
-def _ucum_parser() -> Any:
-    from ucumvert import get_ucum_parser
-
-    return get_ucum_parser()
-
-
-def ucum_problem(unit: str) -> str | None:
-    """None when `unit` is valid UCUM, else the reason."""
-    try:
-        _ucum_parser().parse(unit)
-    except Exception as exc:  # lark raises several error types; any of them means invalid
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"'{unit}' is not a valid UCUM unit ({first})"
-    return None
 
 
 def check_units(curated: Curated) -> list[Problem]:

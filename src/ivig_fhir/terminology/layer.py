@@ -60,11 +60,13 @@ class TerminologyLayer:
 
     def _findings(self, defs: Definitions, local: dict[str, dict[str, str | None]], system: str,
                   code: str, display: str | None) -> list[tuple[str, str, str]]:
+        if system == UCUM:
+            return []  # Quantity units are the validator's code check (validate._codes)
         if system in _EXTERNAL:
             if self.checked is not None and (system, code) in self.checked:
                 return []  # judged by the same rules at the concept table, reported at its line
             found = code_findings(system, code, display)
-            if self.checked is not None and system not in (ICD10CM, UCUM):
+            if self.checked is not None and system != ICD10CM:
                 found.append(("code", f"{NAMES[system]} {code} is not recorded as checked in the "
                                       "concept table", "error"))
             return found
