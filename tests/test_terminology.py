@@ -7,6 +7,7 @@ import copy
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,27 @@ def test_build_refuses_an_invalid_export_and_writes_nothing(
     assert result.exit_code == 1, result.output
     assert "retired-ish" in result.output and "nothing was written" in result.output
     assert [p.name for p in out.iterdir()] == ["previous.json"]
+
+
+def test_icd10cm_table_is_the_package_release_and_is_cached(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivig_fhir.terminology import icd10cm
+
+    monkeypatch.setenv("IVIG_FHIR_CACHE", str(tmp_path))
+    icd10cm.release.cache_clear()
+    try:
+        fresh = icd10cm.release()
+        assert [p.name for p in tmp_path.iterdir()] == [
+            f"icd10cm-{fresh.name.split()[1]}-{sys.implementation.cache_tag}"
+            ".marshal"]
+        icd10cm.release.cache_clear()
+        cached = icd10cm.release()
+        assert cached == fresh
+    finally:
+        icd10cm.release.cache_clear()
+    assert cached.description("B20") == "Human immunodeficiency virus [HIV] disease"
+    assert "B20" not in cached.categories  # a category with no children is billable
+    assert cached.description("M31.3") is not None and "M31.3" in cached.categories
+    assert cached.description("A00-A09") is None  # a block is not a code
+    assert cached.description("G610") is None  # codes are written with the dot
+    assert "April 1, 2026" in cached.name

@@ -12,19 +12,14 @@
 from __future__ import annotations
 
 import re
-from importlib import metadata
 
 from ivig_fhir.load.curated import At, Coding, Concept, Curated, QuantityValue, Range, walk
 from ivig_fhir.problems import Problem
+from ivig_fhir.terminology import icd10cm
 from ivig_fhir.terminology.systems import ATC, EDQM, ICD10CM, NAMES, RXNORM, SNOMED
 from ivig_fhir.validate._codes import ucum_problem
 
 LAYER = "terminology"
-
-
-def icd10cm_release() -> str:
-    """The ICD-10-CM release the registry package carries (its data file names the update)."""
-    return f"simple-icd-10-cm {metadata.version('simple-icd-10-cm')} (ICD-10-CM April 1, 2026)"
 
 
 def check_concepts(curated: Curated) -> list[Problem]:
@@ -76,17 +71,16 @@ def code_findings(system: str, code: str, display: str | None) -> list[Finding]:
 
 
 def _icd10cm_findings(label: str, code: str, display: str | None) -> list[Finding]:
-    import simple_icd_10_cm as cm  # loads the release on first use
-
-    if not cm.is_valid_item(code) or ("." not in code and len(code) > 3):
-        return [("code", f"{label} is not in the ICD-10-CM release ({icd10cm_release()}); "
-                         "codes are written with the dot", "error")]
+    cm = icd10cm.release()
+    official = cm.description(code)
+    if official is None:
+        return [("code", f"{label} is not in the ICD-10-CM release ({cm.name}); codes are "
+                         "written with the dot", "error")]
     found = []
-    official = cm.get_description(code)
     if display is not None and display != official:
         found.append(("display", f"{label}: display must be the official description "
                                  f"'{official}'", "error"))
-    if not cm.is_leaf(code):
+    if code in cm.categories:
         found.append(("code", f"{label} is a category, not a billable code; use a more "
                               "specific code where one fits", "warning"))
     return found
