@@ -87,10 +87,10 @@ def map_knowledge(ctx: MapContext, clinical_uses: Sequence[Mapped]) -> Mapped:
         "id": KNOWLEDGE_ID,
         "text": narrative(p.name, _rows(ctx, course_text, before, per, indication_uses)),
         "identifier": [ctx.identifier("medication-knowledge", p.key)],
-        "code": {**ctx.concept(p.concept, p.name),
-                 "coding": [*ctx.concept(p.concept).get("coding", []),
-                            *(coding for key in p.classification
-                              for coding in ctx.concept(key).get("coding", []))]},
+        "code": {**ctx.concept(p.concept, p.name), "coding": _unique([
+            *ctx.concept(p.concept).get("coding", []),
+            *(coding for key in p.classification for coding in ctx.concept(key).get("coding", []))
+        ])},
         "status": "active",
         "author": {"display": c.release.publisher},
         "intendedJurisdiction": ([{"coding": [{"system": "urn:iso:std:iso:3166",
@@ -162,3 +162,15 @@ def _rows(ctx: MapContext, course: str, before: str, per: str,
         ("Supervision", d.supervision.text),
         ("Uses", f"{len(indications)} indications (ClinicalUseDefinition)"),
     ]
+
+
+def _unique(codings: list[JsonDict]) -> list[JsonDict]:
+    """Codings in order, each (system, code) once: the product's own codes and its
+    classification's share the ATC code."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for c in codings:
+        if (c["system"], c["code"]) not in seen:
+            seen.add((c["system"], c["code"]))
+            out.append(c)
+    return out
