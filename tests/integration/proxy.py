@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -28,7 +29,8 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
 
 class FaultProxy:
     def __init__(self, upstream: str, faults: list[Any] | None = None,
-                 after_write: Callable[[int], None] | None = None) -> None:
+                 after_write: Callable[[int], None] | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.upstream = upstream.rstrip("/")
         self.faults: deque[Any] = deque(faults or [])
         self.after_write = after_write or (lambda _: None)
@@ -53,9 +55,12 @@ class FaultProxy:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if tls is not None:  # an HTTPS front: the proxy terminates TLS with `tls`
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         host, port = self._server.server_address[:2]
         # the server's base path (/fhir) is kept, so the proxy URL is a FHIR base too
-        self.url = f"http://{host!s}:{port}{httpx.URL(self.upstream).path}"
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://{host!s}:{port}{httpx.URL(self.upstream).path}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> FaultProxy:
