@@ -28,8 +28,8 @@ from ivig_fhir.terminology.systems import ATC, EDQM, ICD10CM, NAMES, RXNORM, SNO
 LAYER = "terminology"
 _HL7_PREFIXES = ("http://hl7.org/fhir/", "http://terminology.hl7.org/CodeSystem/")
 _EXTERNAL = frozenset({SNOMED, ICD10CM, ATC, RXNORM, EDQM, UCUM})
-# Identifier-like systems whose codes the project does not judge: ISO 3166 country codes
-# (MedicationKnowledge.intendedJurisdiction) are checked against pycountry instead.
+# ISO 3166 country codes (MedicationKnowledge.intendedJurisdiction): no FHIR definitions
+# carry them, so pycountry's ISO 3166-1 table is the release they are checked against.
 ISO3166 = "urn:iso:std:iso:3166"
 
 Coded = tuple[str, str, str, str | None]  # (FHIRPath, system, code, display)
