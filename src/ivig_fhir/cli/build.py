@@ -1,0 +1,74 @@
+"""`ivig-fhir build`: curated data -> the export, written atomically (or compared, --check)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ivig_fhir.cli._common import SeedsOpt, SourceOpt, err, fail, report
+from ivig_fhir.problems import ExitCode, IvigFhirError
+
+
+def build(
+    source: SourceOpt = Path("source_data"),
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the export to.")] = Path(
+        "output"),
+    adverse_events: Annotated[bool | None, typer.Option(
+        "--adverse-events/--no-adverse-events",
+        help="Include the AdverseEvent (actuality=potential) view of each reaction "
+             "[default: include].", show_default=False)] = None,
+    seeds: SeedsOpt = None,
+    formats: Annotated[list[str] | None, typer.Option(
+        "--format", help="Output format, repeatable: transaction (default), batch, "
+        "collection, ndjson, package.", show_default=False)] = None,
+    ndjson_base_url: Annotated[str | None, typer.Option(
+        "--ndjson-base-url", help="Prefix of the file URLs in bulk-import-manifest.json, "
+        "e.g. https://host/export/ [default: none, URLs relative to the manifest].",
+        show_default=False)] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Write nothing: rebuild in memory (with the options recorded in "
+        "--out/manifest.json unless given) and exit 1 naming every file under --out that "
+        "differs, is missing or is extra; 0 when --out is current.")] = False,
+    fhir_version: Annotated[str | None, typer.Option(
+        "--fhir-version", help="R5 (default), or R4B: the R5 mapping converted, see "
+        "docs/r4b-mapping.md.", show_default=False)] = None,
+) -> None:
+    """Build the FHIR export from the curated data and write it to --out."""
+    from dataclasses import replace
+
+    from ivig_fhir.pipeline import BuildSettings, recorded_settings
+    from ivig_fhir.pipeline import build as run_build
+    from ivig_fhir.write import compare_tree, write_tree
+
+    settings = BuildSettings(source, out, seeds_dir=seeds)
+    if check:
+        settings = recorded_settings(settings)
+    settings = replace(
+        settings,
+        adverse_events=settings.adverse_events if adverse_events is None else adverse_events,
+        formats=tuple(formats) if formats else settings.formats,
+        ndjson_base_url=settings.ndjson_base_url if ndjson_base_url is None else ndjson_base_url,
+        fhir_version=settings.fhir_version if fhir_version is None else fhir_version.upper())
+    try:
+        result = run_build(settings)
+        if not check:
+            write_tree(out, result.files)
+    except IvigFhirError as exc:
+        raise fail(exc) from None
+    report(result.problems)
+    if check:
+        stale = compare_tree(out, result.files)
+        for name, how in stale:
+            err(f"{out / name}: {how}")
+        if stale:
+            err(f"ivig-fhir: {out}/ is not the export of {source}/ ({len(stale)} file(s)); "
+                 f"run `ivig-fhir build` and review the diff")
+            raise typer.Exit(int(ExitCode.FINDINGS))
+        typer.echo(f"{out}/ is current ({len(result.files)} files)")
+        return
+    total = sum(result.counts.values())
+    for kind, count in sorted(result.counts.items()):
+        typer.echo(f"{count:5d}  {kind}")
+    typer.echo(f"{total:5d}  resources written to {out}/ ({', '.join(sorted(result.files))})")

@@ -1,0 +1,221 @@
+"""`ivig-fhir upload`: the export into a FHIR server; credentials, progress and the report."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ivig_fhir.problems import BadInput, FindingsError, IvigFhirError
+
+
+def upload(
+    bundle: Annotated[Path, typer.Argument(help="The export (a transaction Bundle).")] = Path(
+        "output/ivig-fhir-bundle.json"),
+    server: Annotated[str | None, typer.Option(
+        "--server", envvar="IVIG_FHIR_SERVER", show_envvar=True,
+        help="FHIR base URL, e.g. http://127.0.0.1:8080/fhir")] = None,
+    max_entries: Annotated[int | None, typer.Option(
+        "--max-entries", min=1, help="At most N entries per transaction; chunks go in "
+        "reference order. Default: one transaction.")] = None,
+    per_resource: Annotated[bool, typer.Option(
+        "--per-resource", help="One plain PUT per resource instead of transactions.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Show server, chunks and counts; send nothing.")] = False,
+    verify: Annotated[bool, typer.Option(
+        "--verify", help="Read every resource back and compare it with the export "
+        "(ignoring meta); exit 1 on a difference.")] = False,
+    fhir_version: Annotated[str | None, typer.Option(
+        "--fhir-version", help="The export's FHIR version; default: from manifest.json "
+        "beside it.")] = None,
+    token_file: Annotated[Path | None, typer.Option(
+        "--token-file", help="File holding a bearer token (else env IVIG_FHIR_TOKEN).")] = None,
+    oauth_token_url: Annotated[str | None, typer.Option(
+        "--oauth-token-url", help="OAuth2 token endpoint (client credentials grant).")] = None,
+    client_id: Annotated[str | None, typer.Option("--client-id")] = None,
+    client_secret_file: Annotated[Path | None, typer.Option(
+        "--client-secret-file", help="File holding the client secret (else env "
+        "IVIG_FHIR_CLIENT_SECRET).")] = None,
+    private_key_file: Annotated[Path | None, typer.Option(
+        "--private-key-file", help="PEM key (RSA or EC) to sign a JWT client assertion "
+        "(SMART Backend Services) instead of a client secret.")] = None,
+    key_id: Annotated[str | None, typer.Option("--key-id", help="JWT 'kid' header.")] = None,
+    scope: Annotated[str | None, typer.Option("--scope", help="OAuth2 scope to ask for, e.g. "
+                                              "'system/*.cu system/*.rs'.")] = None,
+    ca_bundle: Annotated[Path | None, typer.Option(
+        "--ca-bundle", help="PEM file of extra CAs to trust (TLS is always verified).")] = None,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", min=0.1, help="Seconds to wait for an answer to one request.")] = 120.0,
+    max_retries: Annotated[int, typer.Option(
+        "--max-retries", min=0, help="Retries of one request (429/502/503/504, timeouts, "
+        "dropped connections).")] = 5,
+    retry_time: Annotated[float, typer.Option(
+        "--retry-time", min=0, help="Seconds one request may take with all its retries.")] = (
+        300.0),
+) -> None:
+    """Upload the export to a FHIR server: PUT with the export's ids (a re-upload changes
+    nothing), in transactions of at most --max-entries. Exit 0 uploaded, 1 the server refused
+    or stayed unreachable (the report names the chunks that landed; re-run to complete),
+    2 bad input or usage, or a server that cannot take the export (nothing sent)."""
+    import os
+
+    from ivig_fhir import upload as up
+
+    secrets: list[str] = []
+
+    def say(line: str, err: bool = True) -> None:
+        for secret in secrets:  # belt and braces: no message should hold one anyway
+            line = line.replace(secret, "[secret]")
+        typer.echo(line, err=err)
+
+    def stop(exc: IvigFhirError) -> typer.Exit:
+        for problem in exc.problems:
+            say(problem.render())
+        say(f"ivig-fhir: {exc.message}")
+        return typer.Exit(int(exc.exit_code))
+
+    token_client = None
+    try:
+        export = up.read_export(bundle, fhir_version)
+        chunks = up.plan_chunks(export.entries, 1 if per_resource else max_entries)
+        if dry_run:
+            say(f"server: {server or '(none given)'} (not contacted: --dry-run)", err=False)
+            say(f"export: {bundle}, FHIR {export.fhir_version}, "
+                f"{len(export.entries)} resources", err=False)
+            kind = "PUT requests" if per_resource else "transactions"
+            say(f"{len(chunks)} {kind}, referenced resources first:", err=False)
+            for chunk in chunks:
+                counts = ", ".join(f"{t} {n}" for t, n in sorted(chunk.counts().items()))
+                say(f"  chunk {chunk.index:3d}: {len(chunk.entries):4d}  {counts}", err=False)
+            for kind_, count in sorted(export.counts.items()):
+                say(f"{count:5d}  {kind_}", err=False)
+            return
+        if not server:
+            raise BadInput("no server: pass --server URL or set IVIG_FHIR_SERVER")
+        auth, token_client = _upload_auth(
+            secrets, token_file, oauth_token_url, client_id, client_secret_file,
+            private_key_file, key_id, scope, ca_bundle, timeout, os.environ)
+        settings = up.UploadSettings(
+            server, timeout, up.RetryPolicy(max_retries, retry_time), per_resource, ca_bundle,
+            credentials_given=auth is not None)
+        with up.open_client(settings, auth) as client, _UploadProgress(say) as progress:
+            report = up.upload(export, chunks, client, settings, progress)
+            unit = "PUT request" if per_resource else "transaction"
+            say(f"{len(export.entries)} resources in {len(chunks)} {unit}"
+                f"{'s' * (len(chunks) != 1)} to {server}: "
+                f"{report.count('created')} created, {report.count('updated')} updated, "
+                f"{report.count('unchanged')} unchanged", err=False)
+            if verify:
+                differences = up.verify(export, client, settings, progress)
+                if differences:
+                    raise FindingsError(f"--verify: {len({p.file for p in differences})} "
+                                        "resource(s) on the server differ from the export",
+                                        differences)
+                say(f"verified: all {len(export.entries)} resources on the server equal the "
+                    "export (meta ignored)", err=False)
+    except IvigFhirError as exc:
+        raise stop(exc) from None
+    finally:
+        if token_client is not None:
+            token_client.close()
+
+
+def _upload_auth(secrets: list[str], token_file: Path | None, token_url: str | None,
+                 client_id: str | None, secret_file: Path | None, key_file: Path | None,
+                 key_id: str | None, scope: str | None, ca_bundle: Path | None,
+                 timeout: float, env: Mapping[str, str]) -> tuple[Any, Any]:
+    """Credentials from files or the environment -> an httpx.Auth (or None); every secret read
+    is added to `secrets` so output can be scrubbed of it."""
+    import httpx
+
+    from ivig_fhir import upload as up
+
+    if token_url is None:
+        if client_id or secret_file or key_file:
+            raise BadInput("--client-id, --client-secret-file and --private-key-file need "
+                           "--oauth-token-url")
+        token = (up.read_secret(token_file, "token") if token_file
+                 else env.get("IVIG_FHIR_TOKEN", "").strip())
+        if not token:
+            return None, None
+        secrets.append(token)
+        return up.BearerToken(token), None
+    if not client_id:
+        raise BadInput("--oauth-token-url needs --client-id")
+    if token_file:
+        raise BadInput("give either --token-file or the OAuth2 options, not both")
+    key = secret = None
+    if key_file:
+        try:
+            key = key_file.read_bytes()
+        except OSError as exc:
+            raise BadInput(f"cannot read --private-key-file {key_file}: {exc.strerror}") from None
+    else:
+        secret = (up.read_secret(secret_file, "client secret") if secret_file
+                  else env.get("IVIG_FHIR_CLIENT_SECRET", "").strip()) or None
+        if secret is None:
+            raise BadInput("OAuth2 needs a client secret (--client-secret-file or env "
+                           "IVIG_FHIR_CLIENT_SECRET) or --private-key-file")
+        secrets.append(secret)
+    credentials = up.ClientCredentials(token_url, client_id, secret, key, key_id, scope)
+    token_client = httpx.Client(verify=up.tls_context(ca_bundle), timeout=timeout)
+    return up.OAuth2ClientCredentials(credentials, token_client), token_client
+
+
+class _UploadProgress:
+    """Renders upload events: a rich progress bar on a terminal, plain lines otherwise (CI)."""
+
+    def __init__(self, say: Callable[..., None]) -> None:
+        self.say = say
+        self.bar: Any = None
+        self.task: Any = None
+        self.read_task: Any = None
+
+    def __enter__(self) -> _UploadProgress:
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=False)
+            self.bar.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def line(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(text, markup=False, highlight=False)
+        else:
+            self.say(text)
+
+    def __call__(self, event: object) -> None:
+        from ivig_fhir import upload as up
+
+        if isinstance(event, up.Preflighted):
+            self.line(f"server {event.server}: FHIR {event.fhir_version}, {event.software}")
+        elif isinstance(event, up.ChunkStarted):
+            if self.bar is not None:
+                if self.task is None:
+                    self.task = self.bar.add_task("uploading", total=event.total)
+                self.bar.update(self.task, description=f"chunk {event.index}/{event.total}")
+        elif isinstance(event, up.ChunkLanded):
+            if self.bar is not None:
+                self.bar.advance(self.task)
+            elif event.total <= 50 or event.index % 25 == 0 or event.index == event.total:
+                self.line(f"chunk {event.index}/{event.total} landed: {event.entries} "
+                          f"resources ({event.created} created, {event.updated} updated, "
+                          f"{event.unchanged} unchanged)")
+        elif isinstance(event, up.Retrying):
+            self.line(f"{event.what}: {event.reason}; retry {event.retry} in {event.wait:.1f}s")
+        elif isinstance(event, up.Read):
+            if self.bar is None:
+                self.line(f"read back {event.count}/{event.total}")
+            else:
+                if self.read_task is None:
+                    self.read_task = self.bar.add_task("read back", total=event.total)
+                self.bar.update(self.read_task, completed=event.count)
