@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
 from ivig_fhir import __version__
+from ivig_fhir.approval import APPROVAL_FILE, Approval, approvals_holding
 from ivig_fhir.bundle import BUNDLE_FILE, build_bundle, dumps
 from ivig_fhir.convert import R4B_FHIR_VERSION, to_r4b
 from ivig_fhir.formats import DEFAULT_FORMATS, FORMATS, Export, write_formats
@@ -82,7 +84,9 @@ def build(settings: BuildSettings) -> BuildResult:
         raise BadInput(f"unsupported FHIR version {settings.fhir_version!r}: use R5 or R4B")
     check_formats(settings.formats)
     curated, problems = load_checked(settings)
-    resources = map_curated(curated, adverse_events=settings.adverse_events)
+    approvals, void = approvals_holding(settings.source_dir, input_hash(settings.source_dir))
+    problems += void
+    resources = map_curated(curated, adverse_events=settings.adverse_events, approvals=approvals)
     if settings.fhir_version == "R4B":
         resources = to_r4b(resources)
     bundle = build_bundle(curated, resources, fhir_version=settings.fhir_version)
@@ -92,7 +96,7 @@ def build(settings: BuildSettings) -> BuildResult:
     export = Export(bundle, curated.release, FHIR_VERSIONS[settings.fhir_version],
                     settings.ndjson_base_url)
     files = write_formats(export, tuple(dict.fromkeys(settings.formats)))
-    files[MANIFEST_FILE] = dumps(manifest(settings, export, counts, files))
+    files[MANIFEST_FILE] = dumps(manifest(settings, export, counts, files, approvals))
     return BuildResult(curated, files, counts, problems)
 
 
@@ -128,17 +132,19 @@ def validate_export(curated: Curated, bundle: bytes, path: Path,
 
 
 def input_hash(source_dir: Path) -> str:
+    """The hash of the curated inputs: every `*.yaml` but the approvals of them, which name
+    the content by this hash."""
     digest = hashlib.sha256()
-    for path in sorted(source_dir.glob("*.yaml")):
+    for path in sorted(p for p in source_dir.glob("*.yaml") if p.name != APPROVAL_FILE):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
 def manifest(settings: BuildSettings, export: Export, counts: Counter[str],
-             files: dict[str, bytes]) -> dict[str, object]:
+             files: dict[str, bytes], approvals: Sequence[Approval] = ()) -> dict[str, object]:
     """How this export was made: recorded beside it, without wall-clock time."""
     release = export.release
-    return {
+    recorded: dict[str, object] = {
         "tool": {"name": "ivig-fhir", "version": __version__},
         "fhir.resources": metadata.version("fhir.resources"),
         "fhirVersion": export.fhir_version,
@@ -153,3 +159,7 @@ def manifest(settings: BuildSettings, export: Export, counts: Counter[str],
                   for name, data in sorted(files.items())],
         "resources": dict(sorted(counts.items())),
     }
+    if approvals:
+        recorded["approvals"] = [{"reviewer": a.reviewer, "role": a.role, "date": a.date}
+                                 for a in approvals]
+    return recorded

@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from ivig_fhir.cli import build, coverage, diff, terminology, upload, validate
+from ivig_fhir.cli import approve, build, coverage, diff, review, terminology, upload, validate
 from ivig_fhir.cli._common import err
 
 app = typer.Typer(
@@ -27,6 +27,8 @@ app.command("coverage")(coverage.coverage_cmd)
 app.command()(validate.validate)
 app.command("diff")(diff.diff_cmd)
 app.command()(upload.upload)
+app.command()(review.review)
+app.command()(approve.approve)
 
 
 def main() -> None:

@@ -55,6 +55,9 @@ def upload(
     retry_time: Annotated[float, typer.Option(
         "--retry-time", min=0, help="Seconds one request may take with all its retries.")] = (
         300.0),
+    require_approval: Annotated[bool, typer.Option(
+        "--require-approval", help="Refuse (exit 2, nothing sent) an export that carries no "
+        "recorded approval (`ivig-fhir approve`).")] = False,
 ) -> None:
     """Upload the export to a FHIR server: PUT with the export's ids (a re-upload changes
     nothing), in transactions of at most --max-entries. Exit 0 uploaded, 1 the server refused
@@ -80,6 +83,7 @@ def upload(
     token_client = None
     try:
         export = up.read_export(bundle, fhir_version)
+        _check_approval(export, require_approval, say)
         chunks = up.plan_chunks(export.entries, 1 if per_resource else max_entries)
         if dry_run:
             say(f"server: {server or '(none given)'} (not contacted: --dry-run)", err=False)
@@ -121,6 +125,21 @@ def upload(
     finally:
         if token_client is not None:
             token_client.close()
+
+
+def _check_approval(export: Any, required: bool, say: Callable[..., None]) -> None:
+    from ivig_fhir.approval import release_approvals
+
+    signed = release_approvals(e.resource for e in export.entries)
+    if signed:
+        names = ", ".join(f"{s.reviewer} ({s.role}, {s.date})" for s in signed)
+        say(f"approved by {names}", err=False)
+        return
+    if required:
+        raise BadInput(f"{export.path} carries no approval and --require-approval is set: "
+                       "nothing sent (review it, `ivig-fhir approve`, `ivig-fhir build`)")
+    say("WARNING: THIS EXPORT CARRIES NO APPROVAL: no reviewer has signed off this content "
+        "(`ivig-fhir review`, `ivig-fhir approve`, then `ivig-fhir build`)")
 
 
 def _upload_auth(secrets: list[str], token_file: Path | None, token_url: str | None,

@@ -212,6 +212,10 @@ def _canonical(r: JsonDict) -> JsonDict:
         "copyrightLabel")
     if r["resourceType"] == "StructureDefinition":
         r["fhirVersion"] = FHIR_VERSION
+    if "approvalDate" in r:  # no R4B resource type the export writes has the element
+        date = r.pop("approvalDate")
+        return _note(r, [f"Approved on {date} (approvalDate); the approval Provenance names "
+                         "the reviewer."])
     return r
 
 

@@ -40,7 +40,8 @@ def load_source_data(source_dir: Path, seeds_dir: Path | None = None) -> Curated
     if not source_dir.is_dir():
         raise BadInput(f"source folder not found: {source_dir}",
                        [Problem(str(source_dir), None, None, "", "not a folder", layer="input")])
-    files = sorted(source_dir.glob("*.yaml"))
+    # approval.yaml records sign-offs of this content (ivig_fhir.approval), not curated facts
+    files = sorted(p for p in source_dir.glob("*.yaml") if p.name != "approval.yaml")
     problems: list[Problem] = []
     merged: dict[str, Any] = {}
     origin: dict[str, YamlFile] = {}

@@ -7,12 +7,17 @@
     population     Group (definitional populations)
     provenance     DocumentReference per source, Provenance per clinical resource
     definitions    the export's own CodeSystems and extension StructureDefinitions
+    approval       the recorded sign-off: a Provenance per approval, approvalDate
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from ivig_fhir.approval import Approval
 from ivig_fhir.load.curated import Curated
 from ivig_fhir.mapping.adverse_event import map_adverse_event
+from ivig_fhir.mapping.approval import apply_approvals
 from ivig_fhir.mapping.clinical_use import map_clinical_uses
 from ivig_fhir.mapping.context import MapContext
 from ivig_fhir.mapping.definitions import code_systems, structure_definitions
@@ -25,9 +30,10 @@ from ivig_fhir.mapping.provenance import map_document, map_provenances
 __all__ = ["Mapped", "map_curated"]
 
 
-def map_curated(curated: Curated, *, adverse_events: bool = True) -> list[Mapped]:
+def map_curated(curated: Curated, *, adverse_events: bool = True,
+                approvals: Sequence[Approval] = ()) -> list[Mapped]:
     """Every resource of the export, in bundle order: definitions, sources, populations,
-    product, clinical uses, knowledge, adverse events, provenance."""
+    product, clinical uses, knowledge, adverse events, provenance, approvals."""
     ctx = MapContext(curated)
     definitions = [Mapped(r, provenance=False)
                    for r in (*code_systems(ctx), *structure_definitions(ctx))]
@@ -39,5 +45,5 @@ def map_curated(curated: Curated, *, adverse_events: bool = True) -> list[Mapped
     events = ([map_adverse_event(ctx, u) for u in curated.undesirable_effects]
               if adverse_events else [])
     clinical = [medication, *uses, knowledge, *events]
-    return [*definitions, *documents, *populations, *clinical,
-            *map_provenances(ctx, clinical)]
+    return apply_approvals(ctx, [*definitions, *documents, *populations, *clinical,
+                                 *map_provenances(ctx, clinical)], approvals)
