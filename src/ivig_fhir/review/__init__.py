@@ -70,8 +70,14 @@ def _environment() -> Any:
         lstrip_blocks=True, keep_trailing_newline=True)
 
 
-def _static(name: str) -> str:
-    return package_files.files("ivig_fhir.review").joinpath("templates", name).read_text("utf-8")
+def _static(name: str) -> Any:
+    """Our own stylesheet or script, inlined as is (escaping would break `&&` and `>`)."""
+    from markupsafe import Markup
+
+    text = package_files.files("ivig_fhir.review").joinpath("templates", name).read_text("utf-8")
+    if "</" in text:
+        raise ValueError(f"{name} must not contain '</' (it is inlined into the page)")
+    return Markup(text)  # noqa: S704 - a file of this package, not data from the export
 
 
 def build_pack(export: Path, since: Path | None = None) -> dict[str, bytes]:
