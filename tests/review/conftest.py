@@ -41,7 +41,7 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> Exports:
     source, out = base / "source", base / "approved"
     shutil.copytree(SOURCE, source)
     assert cli("build", "--source", source, "--out", out)[0] == 0
-    code, stdout, stderr = cli("approve", "--source", source, "--export", out, *REVIEWER)
+    code, _, stderr = cli("approve", "--source", source, "--export", out, *REVIEWER)
     assert code == 0, stderr
     assert cli("build", "--source", source, "--out", out)[0] == 0
     edited_source, edited = base / "edited-source", base / "edited"

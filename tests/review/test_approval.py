@@ -8,13 +8,13 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+from tests.review.conftest import Exports, cli
 
 from ivig_fhir.approval import PARTICIPANT_TYPE, read_approvals, release_approvals
 from ivig_fhir.pipeline import input_hash
-from tests.review.conftest import Exports, cli
 
 BUNDLE = "ivig-fhir-bundle.json"
 
@@ -107,7 +107,7 @@ def test_r4b_carries_the_approval(exports: Exports, tmp_path: Path, version: str
 
 
 class _Recorder(BaseHTTPRequestHandler):
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
     def _any(self) -> None:
         type(self).seen.append(f"{self.command} {self.path}")

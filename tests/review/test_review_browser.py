@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.review.conftest import Exports, cli
 
 from ivig_fhir.review.model import anchor
-from tests.review.conftest import Exports, cli
 
 pytestmark = pytest.mark.browser
 
@@ -101,27 +101,21 @@ def page(browser: Any, pack: Path) -> Iterator[Watched]:
     assert watched.outside == [], "requests left file://"
 
 
+def _codes(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        here = {str(node["code"])} if "system" in node and "code" in node else set()
+        return here.union(*(_codes(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_codes(v) for v in node))
+    return set()
+
+
 def _cud_codes(folder: Path) -> dict[str, set[str]]:
     bundle = json.loads((folder / BUNDLE).read_text(encoding="utf-8"))
-    out: dict[str, set[str]] = {}
-    for e in bundle["entry"]:
-        r = e["resource"]
-        if r["resourceType"] == "ClinicalUseDefinition":
-            codes: set[str] = set()
-
-            def walk(node: Any) -> None:
-                if isinstance(node, dict):
-                    if "system" in node and "code" in node:
-                        codes.add(str(node["code"]))
-                    for v in node.values():
-                        walk(v)
-                elif isinstance(node, list):
-                    for v in node:
-                        walk(v)
-
-            walk({k: v for k, v in r.items() if k != "status"})
-            out[anchor(f"ClinicalUseDefinition/{r['id']}")] = codes
-    return out
+    return {anchor(f"ClinicalUseDefinition/{e['resource']['id']}"): _codes(
+                {k: v for k, v in e["resource"].items() if k != "status"})
+            for e in bundle["entry"]
+            if e["resource"]["resourceType"] == "ClinicalUseDefinition"}
 
 
 def test_every_clinical_use_definition_appears_with_its_codes(

@@ -7,9 +7,10 @@ import json
 import re
 from pathlib import Path
 
+from tests.review.conftest import Exports, cli
+
 from ivig_fhir.review import MARKER
 from ivig_fhir.review.model import anchor
-from tests.review.conftest import Exports, cli
 
 BUNDLE = "ivig-fhir-bundle.json"
 

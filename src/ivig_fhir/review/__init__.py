@@ -87,7 +87,7 @@ def build_pack(export: Path, since: Path | None = None) -> dict[str, bytes]:
     env = _environment()
     common: dict[str, Any] = {"review": review, "export_name": export.name,
                               "css": _static("review.css"), "js": _static("review.js"),
-                              "since_name": since.name if since else "",
+                              "since_name": str(since) if since else "",
                               "has_changes": since is not None}
     statuses = sorted({it.regulatory for s in review.sections for g in s.groups
                        for it in g.items if it.regulatory})
