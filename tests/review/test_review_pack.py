@@ -137,3 +137,25 @@ def test_pdf_without_chromium_fails_clearly(exports: Exports, tmp_path: Path,
                           "--pdf")
     assert code == 2
     assert "--pdf needs Chromium, and none is installed" in stderr
+
+
+def test_codes_link_to_the_value_sets_of_the_export(exports: Exports, tmp_path: Path) -> None:
+    bundle = json.loads((exports.approved / BUNDLE).read_text(encoding="utf-8"))
+    value_set = {"resourceType": "ValueSet", "id": "ivig-fda-approved-conditions",
+                 "url": "https://ivig-fhir.org/fhir/ValueSet/ivig-fda-approved-conditions",
+                 "title": "Conditions of FDA-approved IVIG uses", "status": "active",
+                 "compose": {"include": [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
+                                          "concept": [{"code": "D80.9"}]}]}}
+    bundle["entry"].append({"resource": value_set})
+    with_vs = tmp_path / "with-value-set.json"
+    with_vs.write_text(json.dumps(bundle), encoding="utf-8")
+    out = tmp_path / "pack"
+    assert cli("review", with_vs, "--out", out)[0] == 0
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert 'id="ValueSet-ivig-fda-approved-conditions"' in html
+    start = html.index('id="ClinicalUseDefinition-ind-primary-humoral-immunodeficiency"')
+    card = html[start:html.index("</article>", start)]
+    row = card[card.index('<td class="code">D80.9</td>'):]
+    row = row[:row.index("</tr>")]
+    assert '<a href="#ValueSet-ivig-fda-approved-conditions">Conditions of FDA-approved IVIG ' \
+           'uses</a>' in row
