@@ -100,6 +100,7 @@ class Item:
     regulatory: str = ""
     evidence: list[str] = field(default_factory=list)
     population: list[str] = field(default_factory=list)
+    doses: list[tuple[str, str]] = field(default_factory=list)  # (anchor, dose text)
     search: str = ""
 
     @property
@@ -448,6 +449,7 @@ def build_review(resources: dict[str, JsonDict], fhir_version: str, title: str) 
     definitions: list[Definition] = []
     value_sets: list[Definition] = []
     documents: list[str] = []
+    doses: dict[str, list[tuple[str, str]]] = defaultdict(list)  # CUD key or "" -> doses
     for key, r in resources.items():
         kind = r["resourceType"]
         if kind == "ClinicalUseDefinition":
@@ -467,15 +469,22 @@ def build_review(resources: dict[str, JsonDict], fhir_version: str, title: str) 
                 groups[section][""].append(it)
         elif kind in ("Medication", "MedicationKnowledge"):
             body = {k: v for k, v in r.items() if k not in (
-                "resourceType", "id", "text", "indicationGuideline", "clinicalUseIssue")}
+                "resourceType", "id", "text", "indicationGuideline", "administrationGuidelines",
+                "clinicalUseIssue")}
             groups["product"][""].append(item(key, r, kind.lower(), flatten(body)))
             if kind == "MedicationKnowledge":
                 # keyed as `ivig-fhir diff` keys them, so the changes page links here
-                for part, dosage in _dosings(r.get("indicationGuideline", [])):
+                for part, dosage in _dosings(_guidelines(r)):
                     name = str(dosage.get("type", {}).get("text") or part)
-                    groups["dosing"][""].append(item(
-                        f"{key}#dosing/{part}", dosage, "dosing", flatten(dosage), name,
-                        cite=False))
+                    dose = item(f"{key}#dosing/{part}", dosage, "dosing", flatten(dosage), name,
+                                cite=False)
+                    groups["dosing"][""].append(dose)
+                    texts = "; ".join(str(d.get("text")) for d in dosage.get("dosage", [])
+                                      if d.get("text"))
+                    scope = part.rsplit("/", 1)[0]
+                    for target in ([""] if scope == "general" else scope.split("+")):
+                        doses[target].append((dose.anchor, f"{name}: {texts}" if texts
+                                              else name))
                 if "preparationInstruction" in r:
                     groups["dosing"][""].append(item(
                         f"{key}#preparation", {}, "dosing",
@@ -490,6 +499,11 @@ def build_review(resources: dict[str, JsonDict], fhir_version: str, title: str) 
             target.append(_definition(key, r, unique(anchor(key))))
         elif kind != "Provenance":
             other.append(item(key, r, kind.lower()))
+    for group in groups["uses"].values():
+        for it in group:
+            specific = doses.get(it.key, [])
+            it.doses = specific or [(a, f"{t} (the regimen given for all uses)")
+                                    for a, t in doses.get("", [])]
     sections = [Section(a, h, [Group(g, sorted(its, key=lambda i: i.title.casefold()) if a in (
         "uses", "effects") else its) for g, its in sorted(groups[a].items())])
                 for a, h in SECTIONS]
@@ -513,6 +527,19 @@ def build_review(resources: dict[str, JsonDict], fhir_version: str, title: str) 
     return Review(title, release, fhir_version, sections, docs, definitions, value_sets, other,
                   approvals, notes, dict(sorted(counts.items())),
                   f"ICD-10-CM descriptions from {terms.icd.name}")
+
+
+def _guidelines(knowledge: JsonDict) -> list[JsonDict]:
+    """Dosing guidelines in the R5 shape (`indicationGuideline`); an R4B export keeps them in
+    `administrationGuidelines`, one level flatter."""
+    if "indicationGuideline" in knowledge:
+        return list(knowledge["indicationGuideline"])
+    out = []
+    for guide in knowledge.get("administrationGuidelines", []):
+        ref = guide.get("indicationReference")
+        out.append({"indication": [{"reference": ref}] if ref else [],
+                    "dosingGuideline": [{"dosage": guide.get("dosage", [])}]})
+    return out
 
 
 def _definition(key: str, r: JsonDict, id_: str) -> Definition:
