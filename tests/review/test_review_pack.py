@@ -72,6 +72,9 @@ def test_export_text_is_escaped_and_unknown_marks_stand_out(
         "</div>", "<p><i>Curation note:</i> &lt;script&gt;alert(1)&lt;/script&gt;</p></div>")
     cud["extension"] = [{"url": "https://example.org/StructureDefinition/source-conflict",
                          "valueString": "the two sources disagree"}]
+    cud["category"] = [*cud.get("category", []), {"coding": [{
+        "system": "https://example.org/CodeSystem/curation-flag", "code": "superseded",
+        "display": "Superseded source statement"}]}]
     hostile = tmp_path / "hostile.json"
     hostile.write_text(json.dumps(bundle), encoding="utf-8")
     out = tmp_path / "pack"
@@ -82,6 +85,8 @@ def test_export_text_is_escaped_and_unknown_marks_stand_out(
     card = html[html.rindex("<article", 0, start):html.index("</article>", start)]
     assert 'class="item alarm"' in card and 'data-flagged="1"' in card
     assert '<li class="alarm">source-conflict: the two sources disagree</li>' in card
+    assert '<li class="alarm">category: Superseded source statement ' \
+           '(https://example.org/CodeSystem/curation-flag)</li>' in card
 
 
 def test_changed_since_shows_the_changed_fact_field_by_field(

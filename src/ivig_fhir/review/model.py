@@ -437,6 +437,9 @@ def build_review(resources: dict[str, JsonDict], fhir_version: str, title: str) 
                     it.regulatory = label
                 elif system.endswith("/evidence-basis"):
                     it.evidence.append(label)
+                else:  # a category this page has no place for is shown, never dropped
+                    it.marks.append(Mark("category", f"{label} ({system})",
+                                         _alarming(system, label, str(coding.get("code")))))
         it.population = [str(p.get("display") or p.get("reference"))
                          for p in resource.get("population", [])]
         it.search = " ".join([name, *(v for _, vs in it.rows for v in vs), *it.notes,
