@@ -36,8 +36,7 @@ def review(
         rv.write_pack(out, files)
         written = sorted(files)
         if pdf:
-            rv.print_pdf(out / rv.INDEX, out / rv.PDF)
-            rv.write_pack(out, {**files, rv.PDF: (out / rv.PDF).read_bytes()})
+            rv.write_pack(out, {**files, rv.PDF: rv.print_pdf(out / rv.INDEX)})
             written.append(rv.PDF)
     except IvigFhirError as exc:
         raise fail(exc) from None

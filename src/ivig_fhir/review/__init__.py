@@ -4,7 +4,7 @@ Reads the export only (what a server will import), never `source_data/`:
 
     model      export resources -> sections in label order, codes, sources, marks
     templates  Jinja2 (autoescaped) pages; CSS and JS inlined, so the pack needs no network
-    pdf        the same page printed by headless Chromium
+    print_pdf  the same page printed by headless Chromium
 
 The pack is deterministic (same export, same bytes; the PDF excepted, Chromium stamps its
 creation time). It is written only into an empty folder or over a previous pack, recognised by
@@ -52,13 +52,12 @@ def _field(f: FieldChange) -> _Field:
 
 
 def _fhir_version(path: Path) -> str:
-    """The export's FHIR version from its Bundle meta or manifest beside it; R5 by default."""
-    for candidate in (path / "manifest.json" if path.is_dir() else path.parent / "manifest.json",):
-        try:
-            return str(json.loads(candidate.read_text(encoding="utf-8"))["fhirVersion"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    return "5.0.0"
+    """The export's FHIR version from the manifest beside it; R5 without one."""
+    manifest = (path if path.is_dir() else path.parent) / "manifest.json"
+    try:
+        return str(json.loads(manifest.read_text(encoding="utf-8"))["fhirVersion"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "5.0.0"
 
 
 def _environment() -> Any:
@@ -154,24 +153,29 @@ def find_chromium() -> str | None:
     return next((found for name in CHROMIUM if (found := shutil.which(name))), None)
 
 
-def print_pdf(page: Path, pdf: Path, timeout: float = 180.0) -> None:
-    """Print `page` to `pdf` with headless Chromium, as the browser lays it out for print.
-    BadInput when no Chromium is installed; FindingsError when it fails to print."""
+def print_pdf(page: Path, timeout: float = 180.0) -> bytes:
+    """`page` printed to PDF by headless Chromium, as the browser lays it out for print (the
+    page opens every collapsed detail before printing). BadInput when no Chromium is
+    installed; FindingsError when it fails to print."""
     browser = find_chromium()
     if browser is None:
         raise BadInput("--pdf needs Chromium, and none is installed (Debian: apt-get install "
                        "chromium); the HTML pack was written")
     with tempfile.TemporaryDirectory(prefix="ivig-fhir-chromium-") as profile:
+        pdf = Path(profile) / PDF  # written into the pack only once it is a whole PDF
         command = [browser, "--headless", "--no-sandbox", "--disable-gpu",
                    "--disable-background-networking", "--disable-component-update",
-                   "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+                   "--disable-sync", "--no-first-run",
+                   f"--user-data-dir={Path(profile) / 'profile'}",
                    "--no-pdf-header-footer", f"--print-to-pdf={pdf.resolve()}",
                    page.resolve().as_uri()]
         try:
             done = subprocess.run(command, capture_output=True, timeout=timeout, check=False)  # noqa: S603 - fixed arguments
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise FindingsError(f"Chromium did not print {page}: {exc}") from None
-    if done.returncode != 0 or not pdf.is_file() or pdf.read_bytes()[:5] != b"%PDF-":
+        data = pdf.read_bytes() if pdf.is_file() else b""
+    if done.returncode != 0 or data[:5] != b"%PDF-":
         tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
         raise FindingsError(f"Chromium did not print {page} (exit {done.returncode}): "
                             + " / ".join(tail))
+    return data
