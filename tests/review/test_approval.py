@@ -104,6 +104,12 @@ def test_r4b_carries_the_approval(exports: Exports, tmp_path: Path, version: str
     assert code_systems and all("approvalDate" not in r for r in code_systems)
     assert all("Approved on 2026-12-05" in r["text"]["div"] and r["text"]["status"] ==
                "additional" for r in code_systems)
+    # the review pack reads an R4B export too: approval, dosing from administrationGuidelines
+    code, _, stderr = cli("review", out, "--out", tmp_path / "pack")
+    assert code == 0, stderr
+    html = (tmp_path / "pack" / "index.html").read_text(encoding="utf-8")
+    assert "<strong>Approved</strong>" in html and "Dr Ada Byron, PharmD" in html
+    assert 'id="MedicationKnowledge-ivig-knowledge-dosing-general-course-regimen"' in html
 
 
 class _Recorder(BaseHTTPRequestHandler):

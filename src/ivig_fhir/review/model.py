@@ -37,7 +37,7 @@ KNOWN_EXTENSIONS = ("/source-locator", "/undesirable-effect-manifestation")
 ALARM_WORDS = ("conflict", "supersed", "unverified", "candidate", "disput", "retired",
                "withdrawn", "contradict", "void")
 
-# (anchor, heading, ClinicalUseDefinition types or a pseudo kind)
+# The label order of the page (anchor, heading), as the HL7 ePI guide orders product information.
 SECTIONS = (
     ("product", "Product: what it is"),
     ("dosing", "Dosing and administration"),
@@ -91,7 +91,8 @@ class Item:
     kind: str  # ClinicalUseDefinition type, or the resource type in lower case
     title: str
     rows: list[tuple[str, list[str]]] = field(default_factory=list)  # the curated statement
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # curation notes
+    remarks: list[str] = field(default_factory=list)  # other narrative paragraphs
     fields: list[tuple[str, str]] = field(default_factory=list)
     codes: list[Code] = field(default_factory=list)
     sources: list[SourceRef] = field(default_factory=list)
@@ -417,7 +418,7 @@ def build_review(resources: dict[str, JsonDict], fhir_version: str, title: str) 
         story = parse_narrative(resource)
         name = heading or story.title or str(resource.get("id"))
         it = Item(unique(anchor(key)), key, kind, name, story.rows, story.notes)
-        it.notes += story.paragraphs
+        it.remarks = story.paragraphs
         shown = fields if fields is not None else flatten(
             {k: v for k, v in resource.items() if k not in ("resourceType", "id", "text")})
         it.fields = [(label, "; ".join(v) if isinstance(v, tuple) else v)
@@ -443,6 +444,7 @@ def build_review(resources: dict[str, JsonDict], fhir_version: str, title: str) 
         it.population = [str(p.get("display") or p.get("reference"))
                          for p in resource.get("population", [])]
         it.search = " ".join([name, *(v for _, vs in it.rows for v in vs), *it.notes,
+                              *it.remarks,
                               *(f"{c.code} {c.display} {c.official or ''}" for c in it.codes),
                               it.regulatory, *it.evidence]).casefold()
         return it
