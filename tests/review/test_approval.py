@@ -159,3 +159,21 @@ def test_upload_warns_loudly_without_approval(exports: Exports) -> None:
     assert "approved by Dr Ada Byron, PharmD (Clinical pharmacist, P&T committee, " \
            "2026-12-05)" in stdout
     assert "WARNING" not in stderr
+
+
+@pytest.mark.java
+def test_the_hl7_engine_accepts_the_approved_export(exports: Exports) -> None:
+    """The approval Provenance (attester agent, ~150 targets) and approvalDate, as the
+    official HL7 validation engine (scripts/referee) judges them: no error."""
+    import subprocess
+
+    referee = Path(__file__).resolve().parents[2] / "scripts" / "referee"
+    run = subprocess.run([str(referee), str(exports.approved / BUNDLE)], capture_output=True,
+                         text=True, check=False, timeout=1800)
+    assert run.returncode == 0, run.stderr[-3000:]
+    issues = json.loads(run.stdout)["results"][0]["outcome"].get("issue", [])
+    errors = [i for i in issues if i.get("severity") in ("error", "fatal")]
+    assert errors == []
+    approval = [i for i in issues if "prov-release-approval" in json.dumps(i)
+                and i.get("severity") == "warning"]
+    assert approval == []
