@@ -40,8 +40,9 @@ def build(
 
     from ivig_fhir.pipeline import BuildSettings, recorded_settings
     from ivig_fhir.pipeline import build as run_build
-    from ivig_fhir.write import compare_tree, write_tree
+    from ivig_fhir.write import check_out, compare_tree, write_tree
 
+    protected = {"--source": source, "--seeds": seeds}
     settings = BuildSettings(source, out, seeds_dir=seeds)
     if check:
         settings = recorded_settings(settings)
@@ -52,9 +53,11 @@ def build(
         ndjson_base_url=settings.ndjson_base_url if ndjson_base_url is None else ndjson_base_url,
         fhir_version=settings.fhir_version if fhir_version is None else fhir_version.upper())
     try:
+        if not check:
+            check_out(out, protected)  # refuse before the work, not after
         result = run_build(settings)
         if not check:
-            write_tree(out, result.files)
+            write_tree(out, result.files, protected)
     except IvigFhirError as exc:
         raise fail(exc) from None
     report(result.problems)

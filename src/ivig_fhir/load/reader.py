@@ -34,12 +34,14 @@ def schema() -> dict[str, Any]:
 def load_source_data(source_dir: Path, seeds_dir: Path | None = None) -> Curated:
     """Load and check every `*.yaml` in `source_dir`. Raises BadInput with every problem found.
 
-    `seeds_dir`, when given and present, holds the original documents; their hashes must match
-    the ones the outline was written against, so an edited seed cannot silently drift.
+    `seeds_dir`, when given, must be a folder of the original documents; their hashes must
+    match the ones the outline was written against, so an edited seed cannot silently drift.
     """
     if not source_dir.is_dir():
-        raise BadInput(f"source folder not found: {source_dir}",
-                       [Problem(str(source_dir), None, None, "", "not a folder", layer="input")])
+        raise BadInput(f"--source {source_dir}: not a folder")
+    if seeds_dir is not None and not seeds_dir.is_dir():
+        raise BadInput(f"--seeds {seeds_dir}: not a folder, so the hashes of the source "
+                       "documents cannot be checked")
     files = sorted(source_dir.glob("*.yaml"))
     problems: list[Problem] = []
     merged: dict[str, Any] = {}
@@ -86,7 +88,7 @@ def load_source_data(source_dir: Path, seeds_dir: Path | None = None) -> Curated
             Problem(str(source_dir), None, None, dotted(tuple(e["loc"])), e["msg"], layer="schema")
             for e in exc.errors()]) from None
     problems += check_references(curated)
-    if seeds_dir is not None and seeds_dir.is_dir():
+    if seeds_dir is not None:
         problems += check_seeds(curated, seeds_dir)
     if any(p.is_error for p in problems):
         raise BadInput("the curated source data has problems", problems)
@@ -229,9 +231,13 @@ def check_seeds(curated: Curated, seeds_dir: Path) -> list[Problem]:
     problems = []
     for source in curated.sources:
         seed = seeds_dir / source.seed_file
-        if not seed.is_file():
+        try:
+            digest = hashlib.sha256(seed.read_bytes()).hexdigest()
+        except OSError as exc:
+            problems.append(problem_at(source.at, "seed_file",
+                                       f"{seed}: {exc.strerror}; its hash was not checked",
+                                       severity="warning"))
             continue
-        digest = hashlib.sha256(seed.read_bytes()).hexdigest()
         if digest != source.sha256:
             problems.append(problem_at(source.at, "sha256",
                                        f"{seed} has changed since the outline was written "
