@@ -5,6 +5,7 @@ All problems of a run are collected, then raised together, so a curator fixes th
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 from collections.abc import Iterable
@@ -16,7 +17,18 @@ from typing import Any
 import jsonschema
 from pydantic import ValidationError
 
-from ivig_fhir.load.curated import At, Curated, Fact, Range, walk
+from ivig_fhir.limits import PLAUSIBLE_COST, implausible, plausible_range
+from ivig_fhir.load.curated import (
+    At,
+    Cost,
+    Curated,
+    Fact,
+    QuantityValue,
+    Range,
+    Release,
+    Verification,
+    walk,
+)
 from ivig_fhir.load.yaml_files import JsonPath, YamlFile, dotted, read_yaml
 from ivig_fhir.problems import BadInput, Problem
 
@@ -88,6 +100,7 @@ def load_source_data(source_dir: Path, seeds_dir: Path | None = None) -> Curated
             Problem(str(source_dir), None, None, dotted(tuple(e["loc"])), e["msg"], layer="schema")
             for e in exc.errors()]) from None
     problems += check_references(curated)
+    problems += check_plausible(curated)
     if seeds_dir is not None:
         problems += check_seeds(curated, seeds_dir)
     if any(p.is_error for p in problems):
@@ -200,6 +213,42 @@ def check_references(curated: Curated) -> list[Problem]:
     if cost.low > cost.high:
         problems.append(problem_at(cost.at, "low",
                                    f"cost low {cost.low:g} exceeds high {cost.high:g}"))
+    return problems
+
+
+def check_plausible(curated: Curated) -> list[Problem]:
+    """Every curated number within its documented plausible range (ivig_fhir.limits), every
+    date a real one: a slip such as 1e308 g/kg or 2026-02-30 is an error at its line."""
+    problems: list[Problem] = []
+
+    def number(fact: Fact, field: str, value: float, bounds: tuple[float, float],
+               what: str) -> None:
+        why = implausible(float(value), bounds)
+        if why:
+            problems.append(problem_at(fact.at, field, f"{why} {what} (ivig_fhir.limits)"))
+
+    def date(fact: Fact, field: str, value: str | None) -> None:
+        try:
+            if value is not None:
+                datetime.date.fromisoformat(value)
+        except ValueError as exc:
+            problems.append(problem_at(fact.at, field, f"impossible date {value}: {exc}"))
+
+    for fact in walk(curated):
+        if isinstance(fact, Range):
+            for field in ("low", "high"):
+                number(fact, field, getattr(fact, field), plausible_range(fact.unit),
+                       f"for unit {fact.unit}")
+        elif isinstance(fact, QuantityValue):
+            number(fact, "value", fact.value, plausible_range(fact.unit), f"for unit {fact.unit}")
+        elif isinstance(fact, Cost):
+            for field in ("low", "high"):
+                number(fact, field, getattr(fact, field), PLAUSIBLE_COST,
+                       f"{fact.currency} for a cost")
+        elif isinstance(fact, Release):
+            date(fact, "date", fact.date)
+        elif isinstance(fact, Verification):
+            date(fact, "checked_on", fact.checked_on)
     return problems
 
 
