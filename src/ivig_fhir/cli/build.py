@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ivig_fhir.cli._common import SeedsOpt, SourceOpt, err, fail, report
+from ivig_fhir.cli._common import SeedsOpt, SourceOpt, err, fail, fhir_version_option, report
 from ivig_fhir.problems import ExitCode, IvigFhirError
 
 
@@ -43,16 +43,18 @@ def build(
     from ivig_fhir.write import check_out, compare_tree, write_tree
 
     protected = {"--source": source, "--seeds": seeds}
-    settings = BuildSettings(source, out, seeds_dir=seeds)
-    if check:
-        settings = recorded_settings(settings)
-    settings = replace(
-        settings,
-        adverse_events=settings.adverse_events if adverse_events is None else adverse_events,
-        formats=tuple(formats) if formats else settings.formats,
-        ndjson_base_url=settings.ndjson_base_url if ndjson_base_url is None else ndjson_base_url,
-        fhir_version=settings.fhir_version if fhir_version is None else fhir_version.upper())
     try:
+        version = fhir_version_option(fhir_version)
+        settings = BuildSettings(source, out, seeds_dir=seeds)
+        if check:
+            settings = recorded_settings(settings)
+        settings = replace(
+            settings,
+            adverse_events=settings.adverse_events if adverse_events is None else adverse_events,
+            formats=tuple(formats) if formats else settings.formats,
+            ndjson_base_url=(settings.ndjson_base_url if ndjson_base_url is None
+                             else ndjson_base_url),
+            fhir_version=version or settings.fhir_version)
         if not check:
             check_out(out, protected)  # refuse before the work, not after
         result = run_build(settings)

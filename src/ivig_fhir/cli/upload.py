@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ivig_fhir.cli._common import fhir_version_option
 from ivig_fhir.problems import BadInput, FindingsError, IvigFhirError
 
 
@@ -79,6 +80,9 @@ def upload(
 
     token_client = None
     try:
+        fhir_version_option(fhir_version)  # an unknown version is refused before anything
+        if server:
+            server_url(server)  # a malformed URL is a typo, not a server that is down
         export = up.read_export(bundle, fhir_version)
         chunks = up.plan_chunks(export.entries, 1 if per_resource else max_entries)
         if dry_run:
@@ -121,6 +125,35 @@ def upload(
     finally:
         if token_client is not None:
             token_client.close()
+
+
+def server_url(value: str, option: str = "--server") -> str:
+    """`value` if it is an http(s) URL with a host and a valid port, else BadInput (exit 2,
+    never retried). Credentials in the URL are refused: they would show in logs."""
+    import httpx
+
+    shown = value.split("@")[-1] if "@" in value else value  # never echo a password
+
+    def bad(why: str) -> BadInput:
+        return BadInput(f"{option} {shown!r}: {why}; give the FHIR base URL, e.g. "
+                        "http://127.0.0.1:8080/fhir")
+
+    if value != value.strip() or any(c.isspace() for c in value):
+        raise bad("contains white space")
+    try:
+        url = httpx.URL(value)
+        port = url.port
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise bad(f"not a URL ({exc})") from None
+    if url.scheme not in ("http", "https"):
+        raise bad(f"scheme {url.scheme or '(none)'} is not http or https")
+    if not url.host:
+        raise bad("no host")
+    if port is not None and not 0 < port < 65536:
+        raise bad(f"port {port} is not 1-65535")
+    if url.userinfo:
+        raise bad("credentials belong in --token-file or the environment, not the URL")
+    return value
 
 
 def _upload_auth(secrets: list[str], token_file: Path | None, token_url: str | None,
