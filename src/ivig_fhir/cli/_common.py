@@ -13,9 +13,11 @@ import typer
 
 from ivig_fhir.problems import BadInput, IvigFhirError, Problem
 
-SourceOpt = Annotated[Path, typer.Option("--source", help="Folder of curated YAML files.")]
+SourceOpt = Annotated[Path, typer.Option("--source", metavar="DIR",
+    help="Folder of curated YAML files.")]
 SeedsOpt = Annotated[Path | None, typer.Option(
-    "--seeds", help="Folder of the original source documents, to check their hashes.")]
+    "--seeds", metavar="DIR",
+        help="Folder of the original source documents, to check their hashes.")]
 
 
 def err(line: str) -> None:

@@ -13,7 +13,8 @@ from ivig_fhir.problems import ExitCode, IvigFhirError
 
 def build(
     source: SourceOpt = Path("source_data"),
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the export to.")] = Path(
+    out: Annotated[Path, typer.Option("--out", metavar="DIR",
+        help="Folder to write the export to.")] = Path(
         "output"),
     adverse_events: Annotated[bool | None, typer.Option(
         "--adverse-events/--no-adverse-events",
@@ -21,10 +22,12 @@ def build(
              "[default: include].", show_default=False)] = None,
     seeds: SeedsOpt = None,
     formats: Annotated[list[str] | None, typer.Option(
-        "--format", help="Output format, repeatable: transaction (default), batch, "
+        "--format", metavar="FORMAT",
+            help="Output format, repeatable: transaction (default), batch, "
         "collection, ndjson, package.", show_default=False)] = None,
     ndjson_base_url: Annotated[str | None, typer.Option(
-        "--ndjson-base-url", help="Prefix of the file URLs in bulk-import-manifest.json, "
+        "--ndjson-base-url", metavar="URL",
+            help="Prefix of the file URLs in bulk-import-manifest.json, "
         "e.g. https://host/export/ [default: none, URLs relative to the manifest].",
         show_default=False)] = None,
     check: Annotated[bool, typer.Option(
@@ -32,10 +35,19 @@ def build(
         "--out/manifest.json unless given) and exit 1 naming every file under --out that "
         "differs, is missing or is extra; 0 when --out is current.")] = False,
     fhir_version: Annotated[str | None, typer.Option(
-        "--fhir-version", help="R5 (default), or R4B: the R5 mapping converted, see "
+        "--fhir-version", metavar="VERSION",
+            help="R5 (default), or R4B: the R5 mapping converted, see "
         "docs/r4b-mapping.md.", show_default=False)] = None,
 ) -> None:
-    """Build the FHIR export from the curated data and write it to --out."""
+    """Build the export and write it to --out.
+
+    Builds the FHIR export from the curated data, validates it, and writes it into --out: a
+    folder that is missing, empty, or holds a previous export (recognised by its
+    manifest.json); only the files that export listed are replaced. Anything else (the source
+    folder, the current folder or a parent, a file, a folder with other files) is refused.
+
+    Exit 0 written; 1 findings (the export does not validate, --check found --out stale, or
+    the disk refused: nothing written); 2 bad input or usage (nothing written)."""
     from dataclasses import replace
 
     from ivig_fhir.pipeline import BuildSettings, recorded_settings

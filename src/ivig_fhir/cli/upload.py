@@ -14,13 +14,14 @@ from ivig_fhir.problems import BadInput, FindingsError, IvigFhirError
 
 
 def upload(
-    bundle: Annotated[Path, typer.Argument(help="The export (a transaction Bundle).")] = Path(
+    bundle: Annotated[Path, typer.Argument(metavar="BUNDLE",
+        help="The export (a transaction Bundle).")] = Path(
         "output/ivig-fhir-bundle.json"),
     server: Annotated[str | None, typer.Option(
-        "--server", envvar="IVIG_FHIR_SERVER", show_envvar=True,
+        "--server", metavar="URL", envvar="IVIG_FHIR_SERVER", show_envvar=True,
         help="FHIR base URL, e.g. http://127.0.0.1:8080/fhir")] = None,
     max_entries: Annotated[int | None, typer.Option(
-        "--max-entries", min=1, help="At most N entries per transaction; chunks go in "
+        "--max-entries", metavar="N", min=1, help="At most N entries per transaction; chunks go in "
         "reference order. Default: one transaction.")] = None,
     per_resource: Annotated[bool, typer.Option(
         "--per-resource", help="One plain PUT per resource instead of transactions.")] = False,
@@ -30,34 +31,46 @@ def upload(
         "--verify", help="Read every resource back and compare it with the export "
         "(ignoring meta); exit 1 on a difference.")] = False,
     fhir_version: Annotated[str | None, typer.Option(
-        "--fhir-version", help="The export's FHIR version; default: from manifest.json "
+        "--fhir-version", metavar="VERSION",
+            help="The export's FHIR version; default: from manifest.json "
         "beside it.")] = None,
     token_file: Annotated[Path | None, typer.Option(
-        "--token-file", help="File holding a bearer token (else env IVIG_FHIR_TOKEN).")] = None,
+        "--token-file", metavar="FILE",
+            help="File holding a bearer token (else env IVIG_FHIR_TOKEN).")] = None,
     oauth_token_url: Annotated[str | None, typer.Option(
-        "--oauth-token-url", help="OAuth2 token endpoint (client credentials grant).")] = None,
-    client_id: Annotated[str | None, typer.Option("--client-id")] = None,
+        "--oauth-token-url", metavar="URL",
+            help="OAuth2 token endpoint (client credentials grant).")] = None,
+    client_id: Annotated[str | None, typer.Option("--client-id", metavar="ID")] = None,
     client_secret_file: Annotated[Path | None, typer.Option(
-        "--client-secret-file", help="File holding the client secret (else env "
+        "--client-secret-file", metavar="FILE", help="File holding the client secret (else env "
         "IVIG_FHIR_CLIENT_SECRET).")] = None,
     private_key_file: Annotated[Path | None, typer.Option(
-        "--private-key-file", help="PEM key (RSA or EC) to sign a JWT client assertion "
+        "--private-key-file", metavar="FILE",
+            help="PEM key (RSA or EC) to sign a JWT client assertion "
         "(SMART Backend Services) instead of a client secret.")] = None,
-    key_id: Annotated[str | None, typer.Option("--key-id", help="JWT 'kid' header.")] = None,
-    scope: Annotated[str | None, typer.Option("--scope", help="OAuth2 scope to ask for, e.g. "
+    key_id: Annotated[str | None, typer.Option("--key-id", metavar="KID",
+        help="JWT 'kid' header.")] = None,
+    scope: Annotated[str | None, typer.Option("--scope", metavar="SCOPE",
+        help="OAuth2 scope to ask for, e.g. "
                                               "'system/*.cu system/*.rs'.")] = None,
     ca_bundle: Annotated[Path | None, typer.Option(
-        "--ca-bundle", help="PEM file of extra CAs to trust (TLS is always verified).")] = None,
+        "--ca-bundle", metavar="FILE",
+            help="PEM file of extra CAs to trust (TLS is always verified).")] = None,
     timeout: Annotated[float, typer.Option(
-        "--timeout", min=0.1, help="Seconds to wait for an answer to one request.")] = 120.0,
+        "--timeout", metavar="SECONDS",
+            min=0.1, help="Seconds to wait for an answer to one request.")] = 120.0,
     max_retries: Annotated[int, typer.Option(
-        "--max-retries", min=0, help="Retries of one request (429/502/503/504, timeouts, "
+        "--max-retries", metavar="N",
+            min=0, help="Retries of one request (429/502/503/504, timeouts, "
         "dropped connections).")] = 5,
     retry_time: Annotated[float, typer.Option(
-        "--retry-time", min=0, help="Seconds one request may take with all its retries.")] = (
+        "--retry-time", metavar="SECONDS",
+            min=0, help="Seconds one request may take with all its retries.")] = (
         300.0),
 ) -> None:
-    """Upload the export to a FHIR server: PUT with the export's ids (a re-upload changes
+    """Upload the export to a FHIR server.
+
+    PUT with the export's ids (a re-upload changes
     nothing), in transactions of at most --max-entries. Exit 0 uploaded, 1 the server refused
     or stayed unreachable (the report names the chunks that landed; re-run to complete),
     2 bad input or usage, or a server that cannot take the export (nothing sent)."""

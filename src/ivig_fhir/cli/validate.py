@@ -13,18 +13,24 @@ from ivig_fhir.problems import BadInput, ExitCode, IvigFhirError
 
 def validate(
     paths: Annotated[list[Path], typer.Argument(
-        help="Bundles, resources, NDJSON files or folders.")],
-    fhir_version: Annotated[str | None, typer.Option("--fhir-version", help="R5 or R4B; "
+        metavar="PATH", help="Bundles, resources, NDJSON files or folders.")],
+    fhir_version: Annotated[str | None, typer.Option("--fhir-version", metavar="VERSION",
+        help="R5 or R4B; "
                                                      "default: from the content.")] = None,
-    format_: Annotated[str, typer.Option("--format", help="text or json (OperationOutcome)")] = (
+    format_: Annotated[str, typer.Option("--format", metavar="text|json",
+        help="text or json (OperationOutcome)")] = (
         "text"),
-    junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report.")] = None,
-    sarif: Annotated[Path | None, typer.Option("--sarif", help="Write a SARIF 2.1.0 report.")] = (
+    junit: Annotated[Path | None, typer.Option("--junit", metavar="FILE",
+        help="Write a JUnit XML report.")] = None,
+    sarif: Annotated[Path | None, typer.Option("--sarif", metavar="FILE",
+        help="Write a SARIF 2.1.0 report.")] = (
         None),
     strict: Annotated[bool, typer.Option(
         "--strict", help="Warnings fail too, among them everything not fully checked.")] = False,
 ) -> None:
-    """Validate FHIR JSON: well-formedness, structure, invariants, required bindings, bundle
+    """Validate FHIR JSON and NDJSON offline.
+
+    Checks well-formedness, structure, invariants, required bindings, bundle
     rules, narrative, and terminology (ICD-10-CM release, SNOMED CT ids, UCUM, FHIR-defined
     and in-bundle code systems).
 
