@@ -27,3 +27,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("java"):
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+_JARS = {"java/referee": "target/referee.jar", "java/hapi-server": "target/ivig-hapi-server.jar"}
+_announced = False
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before the first java test: say that Maven is about to build (minutes on a clean clone),
+    so the suite does not sit silent while scripts/referee and scripts/hapi-server build."""
+    global _announced
+    if _announced or item.get_closest_marker("java") is None:
+        return
+    _announced = True
+    root = item.config.rootpath
+    unbuilt = [module for module, jar in _JARS.items() if not (root / module / jar).is_file()]
+    reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+    if unbuilt and reporter is not None:
+        reporter.write_line(f"\nbuilding {' and '.join(unbuilt)} with Maven before the first "
+                            "java test (first run only; several minutes, ~3 GB memory) ...",
+                            yellow=True)
