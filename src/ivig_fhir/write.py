@@ -98,16 +98,17 @@ def check_out(out_dir: Path, protected: Mapping[str, Path | None]) -> set[str]:
         present = _contents(out_dir)
     except OSError as exc:
         raise _refuse(out_dir, f"cannot list it ({exc.strerror})") from None
-    if not present:
+    staging = any(p.name.startswith(STAGING_PREFIX) for p in out_dir.iterdir())
+    if not present and not staging:
         return set()
     listed = listed_files(out_dir)
     if listed is None:
         raise _refuse(out_dir, "it holds files but no manifest.json of an ivig-fhir export "
                       f"(e.g. {present[0]}); give an empty or new folder")
-    stale = [p for p in present if p.startswith(STAGING_PREFIX)]
+    stale = sorted(p.name for p in out_dir.iterdir() if p.name.startswith(STAGING_PREFIX))
     if stale:
-        raise _refuse(out_dir, f"it holds {stale[0].split('/')[0]} from an interrupted build; "
-                      "check and remove it")
+        raise _refuse(out_dir, f"it holds {stale[0]} from an interrupted build; check and "
+                      "remove it")
     extra = [p for p in present if p not in listed]
     if extra:
         shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")

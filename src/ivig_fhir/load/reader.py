@@ -111,7 +111,7 @@ def load_source_data(source_dir: Path, seeds_dir: Path | None = None) -> Curated
 def _display(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
         return str(path)
 
 
@@ -120,6 +120,9 @@ def _schema_problem(yf: YamlFile, error: jsonschema.ValidationError) -> Problem:
     message = error.message
     if error.validator == "additionalProperties":
         message = f"unknown field: {message.split('(')[-1].rstrip(')')}"
+        extra = [k for k in error.instance if k not in error.schema.get("properties", {})]
+        if extra and (*path, extra[0]) in yf.locations:
+            path = (*path, extra[0])  # point at the unknown field's own line
     elif error.validator == "pattern" and path and path[-1] == "cite":
         message = f"{message}: a cite looks like 'source-key#section.item'"
     if len(message) > 240:

@@ -176,6 +176,8 @@ def read_yaml(path: Path, display: str) -> tuple[YamlFile | None, list[Problem]]
         return None, [Problem(display, None, None, "", f"malformed YAML: {first}",
                               layer="yaml")]
     result = YamlFile(path, display, None)
+    if hasattr(raw, "lc"):  # the top itself, for problems with the file as a whole
+        result.locations[()] = (raw.lc.line + 1, raw.lc.col + 1)
     found: list[Problem] = []
     result.data = _plain(raw, (), result.locations, found, result)
     return (None, found) if found else (result, [])
