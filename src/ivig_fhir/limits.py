@@ -37,6 +37,14 @@ MAX_NDJSON_FILE_BYTES = 256 * 1024 * 1024
 """One NDJSON file: streamed, so memory stays bounded, but validating more would take minutes
 (the whole export as NDJSON is under 1 MB)."""
 
+MAX_RESOURCES_PER_RUN = 2_500
+"""Resources one `validate` run checks, Bundle entries and NDJSON lines included (the export
+has 281). Validation takes about 25 ms a resource, so this bounds a run to about a minute."""
+
+MAX_PROBLEMS_PER_FILE = 1_000
+"""Problems reported for one file; past it the rest of the file is not checked (and said so).
+A 6 MB NDJSON file of empty objects otherwise yields 4 million problems, 1.2 GB and minutes."""
+
 MAX_JSON_DEPTH = 64
 """Nesting of objects and arrays in one JSON document (the export's deepest is 17); deeper
 input would exhaust Python's recursion in the validator and the diff."""

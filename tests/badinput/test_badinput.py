@@ -9,6 +9,7 @@ unless they need a real interpreter: a resource limit, or a traceback printed by
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -240,6 +241,13 @@ CASES: list[Case] = [
     cli("validate-ndjson-line-too-long", lambda env: ["validate", str(_write(
         env.tmp / "long.ndjson", b'{"resourceType":"Basic","id":"'
         + b"a" * limits.MAX_NDJSON_LINE_BYTES + b'"}\n'))], 2, "long.ndjson:1:"),
+    cli("validate-too-many-problems", lambda env: ["validate", str(_write(
+        env.tmp / "empties.ndjson", "{}\n" * limits.MAX_PROBLEMS_PER_FILE))], 2,
+        "empties.ndjson:"),
+    cli("validate-too-many-resources", lambda env: ["validate", str(_write(
+        env.tmp / "many.json", json.dumps({"resourceType": "Bundle", "type": "collection",
+                                           "entry": [{}] * limits.MAX_RESOURCES_PER_RUN})))],
+        2, "many.json:1:"),
     cli("validate-symlink-loop", lambda env: ["validate", str(_loop(env.tmp / "loop.json"))],
         2, "loop.json"),
     cli("validate-fifo", lambda env: ["validate", str(_fifo(env.tmp / "pipe.json"))], 2,

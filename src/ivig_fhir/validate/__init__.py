@@ -38,6 +38,8 @@ from ivig_fhir.limits import (
     MAX_JSON_FILE_BYTES,
     MAX_NDJSON_FILE_BYTES,
     MAX_NDJSON_LINE_BYTES,
+    MAX_PROBLEMS_PER_FILE,
+    MAX_RESOURCES_PER_RUN,
 )
 from ivig_fhir.problems import Problem
 
@@ -188,6 +190,23 @@ def _unknown_profiles(data: dict[str, Any], file: str, line: int | None) -> list
 
 
 @dataclass
+class _Budget:
+    """Resources a run may still check (MAX_RESOURCES_PER_RUN)."""
+
+    left: int = MAX_RESOURCES_PER_RUN
+
+    def take(self, count: int, file: str, line: int | None) -> Problem | None:
+        if count > self.left:
+            self.left = 0
+            return Problem(file, line, None, "", f"more than {MAX_RESOURCES_PER_RUN:,} "
+                           "resources in this run (limit MAX_RESOURCES_PER_RUN): "
+                           f"{'the rest of ' if line and line > 1 else ''}this file was not "
+                           "checked", "fatal", "json", "limit")
+        self.left -= count
+        return None
+
+
+@dataclass
 class Validation:
     """What `validate_files` found, which files it read and the FHIR versions it used."""
 
@@ -204,17 +223,22 @@ def validate_bytes(
     extra_layers: Sequence[Layer] = (),
 ) -> list[Problem]:
     """Validate a JSON document, or NDJSON (one resource per line) when `file` ends .ndjson."""
-    return _validate_bytes(raw, file, fhir_version, extra_layers, set())
+    return _validate_bytes(raw, file, fhir_version, extra_layers, set(), _Budget())
 
 
 def _validate_bytes(raw: bytes, file: str, fhir_version: str | None,
-                    extra_layers: Sequence[Layer], versions: set[str]) -> list[Problem]:
+                    extra_layers: Sequence[Layer], versions: set[str],
+                    budget: _Budget) -> list[Problem]:
     if file.endswith(".ndjson"):
         lines = ((n, chunk) for n, chunk in enumerate(raw.split(b"\n"), start=1))
-        return _ndjson(lines, file, fhir_version, extra_layers, versions)
+        return _ndjson(lines, file, fhir_version, extra_layers, versions, budget)
     data, problems = _parse(raw, file, 0)
     if data is None:
         return problems
+    entries = data.get("entry") if isinstance(data, dict) else None
+    over = budget.take(1 + (len(entries) if isinstance(entries, list) else 0), file, 1)
+    if over:
+        return [over]
     notes: dict[str, Problem] = {}
     found = _one(data, file, fhir_version, extra_layers, None, versions, notes)
     found += notes.values()
@@ -271,12 +295,22 @@ def _one(data: Any, file: str, fhir_version: str | None, extra_layers: Sequence[
 
 
 def _ndjson(lines: Iterable[tuple[int, bytes]], file: str, fhir_version: str | None,
-            extra_layers: Sequence[Layer], versions: set[str]) -> list[Problem]:
+            extra_layers: Sequence[Layer], versions: set[str],
+            budget: _Budget) -> list[Problem]:
     problems: list[Problem] = []
     notes: dict[str, Problem] = {}
     for n, chunk in lines:
         if not chunk.strip():
             continue
+        if len(problems) >= MAX_PROBLEMS_PER_FILE:
+            problems.append(Problem(file, n, None, "", f"more than {MAX_PROBLEMS_PER_FILE:,} "
+                                    "problems in this file (limit MAX_PROBLEMS_PER_FILE): the "
+                                    "rest of it was not checked", "fatal", "json", "limit"))
+            break
+        over = budget.take(1, file, n)
+        if over:
+            problems.append(over)
+            break
         if len(chunk) > MAX_NDJSON_LINE_BYTES:
             problems.append(Problem(file, n, None, "", f"line longer than "
                                     f"{MAX_NDJSON_LINE_BYTES:,} bytes (limit "
@@ -327,6 +361,7 @@ def validate_files(
     """Validate files (*.json, *.ndjson); a directory means the files in it, recursively.
     NDJSON is read line by line; a file past the limits is refused (code `limit`)."""
     result = Validation(files=_input_files(paths))
+    budget = _Budget()
     for f in result.files:
         def refused(message: str, code: str, f: Path = f) -> None:
             result.problems.append(Problem(str(f), None, None, "", message, "fatal", "json",
@@ -346,7 +381,7 @@ def validate_files(
             with f.open("rb") as fh:
                 if ndjson:
                     result.problems += _ndjson(_stream_lines(fh), str(f), fhir_version,
-                                               extra_layers, result.versions)
+                                               extra_layers, result.versions, budget)
                     continue
                 raw = fh.read(limit + 1)
         except OSError as e:
@@ -356,7 +391,7 @@ def validate_files(
             refused(f"larger than {limit:,} bytes (limit {name}): not checked", "limit")
             continue
         result.problems += _validate_bytes(raw, str(f), fhir_version, extra_layers,
-                                           result.versions)
+                                           result.versions, budget)
     return result
 
 
