@@ -241,6 +241,8 @@ CASES: list[Case] = [
     cli("validate-ndjson-line-too-long", lambda env: ["validate", str(_write(
         env.tmp / "long.ndjson", b'{"resourceType":"Basic","id":"'
         + b"a" * limits.MAX_NDJSON_LINE_BYTES + b'"}\n'))], 2, "long.ndjson:1:"),
+    cli("validate-junit-is-a-folder", lambda env: ["validate", str(DATA / "array.json"),
+                                                   "--junit", str(env.tmp)], 2, "--junit"),
     cli("validate-too-many-problems", lambda env: ["validate", str(_write(
         env.tmp / "empties.ndjson", "{}\n" * limits.MAX_PROBLEMS_PER_FILE))], 2,
         "empties.ndjson:"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -69,10 +70,17 @@ def validate(
         typer.echo(json.dumps(outcome, indent=2))
     else:
         report(problems)
-    if junit:
-        junit.write_text(to_junit(problems, [str(p) for p in paths]), encoding="utf-8")
-    if sarif:
-        sarif.write_text(json.dumps(to_sarif(problems), indent=2), encoding="utf-8")
+    reports: list[tuple[str, Path | None, Callable[[], str]]] = [
+        ("--junit", junit, lambda: to_junit(problems, [str(p) for p in paths])),
+        ("--sarif", sarif, lambda: json.dumps(to_sarif(problems), indent=2))]
+    for option, target, text in reports:
+        if target is None:
+            continue
+        try:
+            target.write_text(text(), encoding="utf-8")
+        except OSError as exc:
+            err(f"ivig-fhir: {option} {target}: cannot write ({exc.strerror or exc})")
+            raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
     failing = [p for p in problems if p.is_error or (strict and p.severity == "warning")]
     if format_ == "text":
         typer.echo(f"{len(result.files)} file(s) validated against {against}: "
