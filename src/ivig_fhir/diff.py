@@ -129,7 +129,7 @@ def _json(path: Path, data: bytes) -> JsonDict:
         loaded = None
     if loaded is None or _too_deep(loaded):
         raise _bad(path, f"nested deeper than {MAX_JSON_DEPTH} levels (limit MAX_JSON_DEPTH)")
-    if not isinstance(loaded, dict) or "resourceType" not in loaded:
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("resourceType"), str):
         raise _bad(path, "not a FHIR resource")
     return loaded
 
@@ -199,7 +199,14 @@ def read_export(path: Path) -> dict[str, JsonDict]:
         return _by_key(_ndjson(path, data))
     resource = _json(path, data)
     if resource["resourceType"] == "Bundle":
-        return _by_key([e["resource"] for e in resource.get("entry", []) if "resource" in e])
+        entries = resource.get("entry", [])
+        if not isinstance(entries, list):
+            raise _bad(path, "Bundle.entry is not a list")
+        inner = [e["resource"] for e in entries if isinstance(e, dict) and "resource" in e]
+        if not all(isinstance(r, dict) and isinstance(r.get("resourceType"), str)
+                   for r in inner):
+            raise _bad(path, "a Bundle entry's resource is not a FHIR resource")
+        return _by_key(inner)
     return _by_key([resource])
 
 

@@ -272,6 +272,14 @@ CASES: list[Case] = [
         env.tmp / "huge.json", limits.MAX_JSON_FILE_BYTES + 1)), str(env.out)], 2, "huge.json"),
     cli("diff-format-xml", lambda env: ["diff", str(env.out), str(env.out), "--format", "xml"],
         2, "--format"),
+    cli("diff-entry-not-a-resource", lambda env: ["diff", str(_write(
+        env.tmp / "odd.json", '{"resourceType": "Bundle", "entry": [{"resource": 5}]}')),
+        str(env.out)], 2, "odd.json"),
+    cli("diff-entry-not-a-list", lambda env: ["diff", str(_write(
+        env.tmp / "odd.json", '{"resourceType": "Bundle", "entry": "x"}')), str(env.out)], 2,
+        "odd.json"),
+    cli("diff-resource-type-not-text", lambda env: ["diff", str(_write(
+        env.tmp / "odd.json", '{"resourceType": 5}')), str(env.out)], 2, "odd.json"),
     # --- upload --------------------------------------------------------------------------------
     cli("upload-server-not-a-url", lambda env: _upload(env, "not a url"), 2, "--server"),
     cli("upload-server-no-host", lambda env: _upload(env, "http://"), 2, "--server"),
@@ -289,6 +297,10 @@ CASES: list[Case] = [
     cli("upload-bundle-not-json", lambda env: ["upload", str(DATA / "truncated.json"),
                                                "--server", "http://127.0.0.1:1/fhir"], 2,
         "truncated.json"),
+    cli("upload-entry-without-type", lambda env: ["upload", str(_write(
+        env.tmp / "odd.json", '{"resourceType": "Bundle", "type": "transaction", "entry": '
+        '[{"resource": {"id": "x"}}]}')), "--server", "http://127.0.0.1:1/fhir",
+        "--fhir-version", "R5"], 2, "odd.json"),
     # --- the other commands ------------------------------------------------------------------
     cli("coverage-source-missing", lambda env: ["coverage", "--source", str(env.tmp / "nope")],
         2, "--source"),

@@ -88,8 +88,9 @@ def read_export(path: Path, fhir_version: str | None = None) -> Export:
     entries: list[Entry] = []
     for n, raw in enumerate(bundle.get("entry", [])):
         resource = raw.get("resource") if isinstance(raw, dict) else None
-        if not isinstance(resource, dict) or not resource.get("id"):
-            raise bad(f"entry[{n}] has no resource with an id")
+        if not (isinstance(resource, dict) and resource.get("id")
+                and isinstance(resource.get("resourceType"), str)):
+            raise bad(f"entry[{n}] has no resource with a resourceType and an id")
         key = f"{resource['resourceType']}/{resource['id']}"
         request = raw.get("request", {})
         if request.get("method") != "PUT" or request.get("url") != key:
