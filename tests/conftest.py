@@ -43,7 +43,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     root = item.config.rootpath
     unbuilt = [module for module, jar in _JARS.items() if not (root / module / jar).is_file()]
     reporter = item.config.pluginmanager.get_plugin("terminalreporter")
-    if unbuilt and reporter is not None:
-        reporter.write_line(f"\nbuilding {' and '.join(unbuilt)} with Maven before the first "
-                            "java test (first run only; several minutes, ~3 GB memory) ...",
-                            yellow=True)
+    capture = item.config.pluginmanager.get_plugin("capturemanager")
+    if unbuilt and reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # else the line goes into the capture
+            reporter.write_line(f"\nbuilding {' and '.join(unbuilt)} with Maven before the "
+                                "first java test (first run only; several minutes, ~3 GB "
+                                "memory) ...", yellow=True)
