@@ -289,6 +289,9 @@ CASES: list[Case] = [
     cli("upload-server-no-scheme", lambda env: _upload(env, "example.org/fhir"), 2, "--server"),
     cli("upload-server-credentials", lambda env: _upload(env, "https://u:s3cret@example.org/"),
         2, "--server"),
+    cli("upload-token-url-not-a-url", lambda env: _upload(
+        env, "http://127.0.0.1:1/fhir", "--oauth-token-url", "token", "--client-id", "c"), 2,
+        "--oauth-token-url"),
     cli("upload-fhir-version-r3", lambda env: _upload(env, "http://127.0.0.1:1/fhir",
                                                       "--fhir-version", "R3"), 2,
         "--fhir-version"),

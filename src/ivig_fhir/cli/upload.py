@@ -96,6 +96,8 @@ def upload(
         fhir_version_option(fhir_version)  # an unknown version is refused before anything
         if server:
             server_url(server)  # a malformed URL is a typo, not a server that is down
+        if oauth_token_url:
+            server_url(oauth_token_url, "--oauth-token-url")
         export = up.read_export(bundle, fhir_version)
         chunks = up.plan_chunks(export.entries, 1 if per_resource else max_entries)
         if dry_run:
@@ -148,7 +150,7 @@ def server_url(value: str, option: str = "--server") -> str:
     shown = value.split("@")[-1] if "@" in value else value  # never echo a password
 
     def bad(why: str) -> BadInput:
-        return BadInput(f"{option} {shown!r}: {why}; give the FHIR base URL, e.g. "
+        return BadInput(f"{option} {shown!r}: {why}; give an http(s) URL, e.g. "
                         "http://127.0.0.1:8080/fhir")
 
     if value != value.strip() or any(c.isspace() for c in value):
