@@ -67,3 +67,11 @@ def test_check_out_lists_the_previous_files_and_refuses_others(tmp_path: Path) -
     (out / "notes.txt").write_text("mine")
     with pytest.raises(BadInput, match=r"notes\.txt"):
         check_out(out, {})
+
+
+def test_a_failed_write_into_a_new_folder_leaves_no_folder(tmp_path: Path) -> None:
+    # A file and a folder of the same name cannot both be written: the build fails while
+    # staging, and the folders it made for --out (new/deeper/out) are gone again.
+    with pytest.raises(WriteFailed):
+        write_tree(tmp_path / "new" / "deeper" / "out", {"x": b"1", "x/y": b"2"})
+    assert list(tmp_path.iterdir()) == []

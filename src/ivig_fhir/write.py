@@ -121,20 +121,23 @@ def write_tree(out_dir: Path, files: Mapping[str, bytes],
     """Make `out_dir` hold exactly `files` (relative path -> bytes) in place of the previous
     export's files. Raises BadInput when `check_out` refuses, WriteFailed when the disk does."""
     previous = check_out(out_dir, protected or {})
-    created_dir = False
+    created: Path | None = None  # the topmost folder this call made, removed on failure
     try:
         if not out_dir.exists():
+            created = next(p for p in [*reversed(out_dir.absolute().parents), out_dir.absolute()]
+                           if not p.exists())
             out_dir.mkdir(parents=True)  # the usual umask mode, never tempfile's 0700
-            created_dir = True
         stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
     except OSError as exc:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
         raise _failed(out_dir, exc) from None
     try:
         _stage(stage / "new", files)
         _swap(out_dir, stage, files, previous)
     except OSError as exc:
-        if created_dir:
-            shutil.rmtree(out_dir, ignore_errors=True)
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
         raise _failed(out_dir, exc) from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
