@@ -44,7 +44,7 @@ MAX_RESOURCES_PER_RUN = 2_500
 has 281). Validation takes about 25 ms a resource, so this bounds a run to about a minute."""
 
 MAX_PROBLEMS_PER_FILE = 1_000
-"""Problems reported for one file; past it the rest of the file is not checked (and said so).
+"""Problems reported for one NDJSON file; past it the rest is not checked (and said so).
 A 6 MB NDJSON file of empty objects otherwise yields 4 million problems, 1.2 GB and minutes."""
 
 MAX_JSON_DEPTH = 64
