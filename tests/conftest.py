@@ -43,3 +43,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
           "IVIG_FHIR_REQUIRE_JAVA")
     _gate(items, "browser", _missing_browser_tools(),
           "apt-get install chromium; pip install -e '.[test]'", "IVIG_FHIR_REQUIRE_BROWSER")
+
+
+_JARS = {"java/referee": "target/referee.jar", "java/hapi-server": "target/ivig-hapi-server.jar"}
+_announced = False
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before the first java test: say that Maven is about to build (minutes on a clean clone),
+    so the suite does not sit silent while scripts/referee and scripts/hapi-server build."""
+    global _announced
+    if _announced or item.get_closest_marker("java") is None:
+        return
+    _announced = True
+    root = item.config.rootpath
+    unbuilt = [module for module, jar in _JARS.items() if not (root / module / jar).is_file()]
+    reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+    capture = item.config.pluginmanager.get_plugin("capturemanager")
+    if unbuilt and reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # else the line goes into the capture
+            reporter.write_line(f"\nbuilding {' and '.join(unbuilt)} with Maven before the "
+                                "first java test (first run only; several minutes, ~3 GB "
+                                "memory) ...", yellow=True)

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from ivig_fhir.cli import app
 from ivig_fhir.validate import validate_paths
+from ivig_fhir.write import read_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source_data"
@@ -83,8 +84,8 @@ def _broken_copy(tmp_path: Path, file: str, old: str, new: str) -> Path:
 
 def test_bad_input_exits_2_names_file_and_line_and_keeps_output(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "previous.json").write_text("{}")
+    shutil.copytree(ROOT / "output", out)  # a previous export, which must survive
+    before = read_tree(out)
     cases = [
         ("dosing.yaml", "low: 0.4", "low: 9.4", "range low 9.4 exceeds high 2"),
         ("indications.yaml", "concept: kawasaki-disease", "concept: kawasaki-typo",
@@ -101,7 +102,7 @@ def test_bad_input_exits_2_names_file_and_line_and_keeps_output(tmp_path: Path) 
         line = next(x for x in output.splitlines() if message in x)
         assert line.startswith(f"{source / file}:") and line.split(":")[1].isdigit(), line
         assert "Traceback" not in output
-        assert [p.name for p in out.iterdir()] == ["previous.json"]
+        assert read_tree(out) == before
 
 
 def _references(node: object) -> list[str]:

@@ -163,12 +163,12 @@ def test_build_refuses_an_invalid_export_and_writes_nothing(
 
     monkeypatch.setattr(pipeline, "map_curated", buggy)
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "previous.json").write_text("{}")
+    shutil.copytree(ROOT / "output", out)  # a previous export, which must survive
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     result = runner.invoke(app, ["build", "--out", str(out)])
     assert result.exit_code == 1, result.output
     assert "retired-ish" in result.output and "nothing was written" in result.output
-    assert [p.name for p in out.iterdir()] == ["previous.json"]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_icd10cm_table_is_the_package_release_and_is_cached(

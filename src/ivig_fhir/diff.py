@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ivig_fhir.limits import MAX_JSON_DEPTH, MAX_JSON_FILE_BYTES
 from ivig_fhir.problems import BadInput, Problem
 
 JsonDict = dict[str, Any]
@@ -124,9 +125,38 @@ def _json(path: Path, data: bytes) -> JsonDict:
         loaded = json.loads(data)
     except (UnicodeDecodeError, ValueError) as exc:
         raise _bad(path, f"not JSON: {exc}") from None
-    if not isinstance(loaded, dict) or "resourceType" not in loaded:
+    except RecursionError:
+        loaded = None
+    if loaded is None or _too_deep(loaded):
+        raise _bad(path, f"nested deeper than {MAX_JSON_DEPTH} levels (limit MAX_JSON_DEPTH)")
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("resourceType"), str):
         raise _bad(path, "not a FHIR resource")
     return loaded
+
+
+def _too_deep(data: Any) -> bool:
+    stack = [(data, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            if level > MAX_JSON_DEPTH:
+                return True
+            stack.extend((v, level + 1) for v in (node.values() if isinstance(node, dict)
+                                                  else node))
+    return False
+
+
+def _read(path: Path, limit: int = MAX_JSON_FILE_BYTES,
+          name: str = "MAX_JSON_FILE_BYTES") -> bytes:
+    """The file's bytes, refused past `limit`: a diff holds both exports in memory."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise _bad(path, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise _bad(path, f"larger than {limit:,} bytes (limit {name})")
+    return data
 
 
 def _ndjson(path: Path, data: bytes) -> list[JsonDict]:
@@ -136,11 +166,15 @@ def _ndjson(path: Path, data: bytes) -> list[JsonDict]:
 def _package(path: Path) -> list[JsonDict]:
     try:
         with tarfile.open(path, "r:gz") as tar:
+            members = [m for m in sorted(tar.getmembers(), key=lambda m: m.name)
+                       if m.isfile() and m.name.endswith(".json")
+                       and m.name.count("/") == 1 and not m.name.split("/")[1].startswith(".")
+                       and m.name != "package/package.json"]
+            if sum(m.size for m in members) > MAX_JSON_FILE_BYTES:
+                raise _bad(path, f"unpacks to more than {MAX_JSON_FILE_BYTES:,} bytes (limit "
+                           "MAX_JSON_FILE_BYTES)")
             return [_json(path, tar.extractfile(m).read())  # type: ignore[union-attr]
-                    for m in sorted(tar.getmembers(), key=lambda m: m.name)
-                    if m.isfile() and m.name.endswith(".json")
-                    and m.name.count("/") == 1 and not m.name.split("/")[1].startswith(".")
-                    and m.name != "package/package.json"]
+                    for m in members]
     except (OSError, tarfile.TarError) as exc:
         raise _bad(path, f"not a readable package: {exc}") from None
 
@@ -155,19 +189,24 @@ def read_export(path: Path) -> dict[str, JsonDict]:
             raise _bad(path, f"no export here (looked for {', '.join(FOLDER_FILES)}, *.ndjson)")
         if found.is_dir():
             return _by_key([r for p in sorted(found.glob("*.ndjson"))
-                            for r in _ndjson(p, p.read_bytes())])
+                            for r in _ndjson(p, _read(p))])
         path = found
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise _bad(path, f"cannot read: {exc.strerror}") from None
     if path.suffix in (".tgz", ".gz"):
+        _read(path)  # readable, and not too large even packed
         return _by_key(_package(path))
+    data = _read(path)
     if path.suffix == ".ndjson":
         return _by_key(_ndjson(path, data))
     resource = _json(path, data)
     if resource["resourceType"] == "Bundle":
-        return _by_key([e["resource"] for e in resource.get("entry", []) if "resource" in e])
+        entries = resource.get("entry", [])
+        if not isinstance(entries, list):
+            raise _bad(path, "Bundle.entry is not a list")
+        inner = [e["resource"] for e in entries if isinstance(e, dict) and "resource" in e]
+        if not all(isinstance(r, dict) and isinstance(r.get("resourceType"), str)
+                   for r in inner):
+            raise _bad(path, "a Bundle entry's resource is not a FHIR resource")
+        return _by_key(inner)
     return _by_key([resource])
 
 

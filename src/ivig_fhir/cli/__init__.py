@@ -17,6 +17,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # tokens and secrets never reach a traceback
     add_completion=False,
+    # Plain click help: typer's rich mode prints types as <list[str]> and <bool> and reads
+    # "[default: ...]" in a help text as markup, swallowing it.
+    rich_markup_mode=None,
 )
 terminology_app = typer.Typer(help="Check the codes of the concept table.", no_args_is_help=True)
 app.add_typer(terminology_app, name="terminology")

@@ -11,11 +11,13 @@ from typing import Annotated
 
 import typer
 
-from ivig_fhir.problems import IvigFhirError, Problem
+from ivig_fhir.problems import BadInput, IvigFhirError, Problem
 
-SourceOpt = Annotated[Path, typer.Option("--source", help="Folder of curated YAML files.")]
+SourceOpt = Annotated[Path, typer.Option("--source", metavar="DIR",
+    help="Folder of curated YAML files.")]
 SeedsOpt = Annotated[Path | None, typer.Option(
-    "--seeds", help="Folder of the original source documents, to check their hashes.")]
+    "--seeds", metavar="DIR",
+        help="Folder of the original source documents, to check their hashes.")]
 
 
 def err(line: str) -> None:
@@ -32,3 +34,16 @@ def fail(exc: IvigFhirError) -> typer.Exit:
     count = sum(1 for p in exc.problems if p.is_error)
     err(f"ivig-fhir: {exc.message}" + (f" ({count} error{'s' * (count != 1)})" if count else ""))
     return typer.Exit(int(exc.exit_code))
+
+
+def fhir_version_option(value: str | None, option: str = "--fhir-version") -> str | None:
+    """'r4b', '4.3.0' -> 'R4B' and so on; every version check goes through
+    definitions.normalize_version, so a version added there is accepted everywhere."""
+    from ivig_fhir.definitions import normalize_version
+
+    if value is None:
+        return None
+    try:
+        return normalize_version(value).upper()
+    except ValueError as exc:
+        raise BadInput(f"{option} {value}: {exc}") from None

@@ -13,19 +13,25 @@ from ivig_fhir.problems import BadInput, IvigFhirError
 
 
 def approve(
-    reviewer: Annotated[str, typer.Option("--reviewer", help="Who approves, e.g. "
+    reviewer: Annotated[str, typer.Option("--reviewer", metavar="NAME", help="Who approves, e.g. "
                                           "'Dr Jane Doe, PharmD'.")],
-    role: Annotated[str, typer.Option("--role", help="In which role, e.g. 'Clinical "
+    role: Annotated[str, typer.Option("--role", metavar="ROLE",
+        help="In which role, e.g. 'Clinical "
                                       "pharmacist, P&T committee'.")],
-    note: Annotated[str, typer.Option("--note", help="A remark kept with the approval.")] = "",
+    note: Annotated[str, typer.Option(
+        "--note", metavar="TEXT", help="A remark kept with the approval.")] = "",
     date: Annotated[str | None, typer.Option(
-        "--date", help="Approval date YYYY-MM-DD [default: today].", show_default=False)] = None,
+        "--date", metavar="YYYY-MM-DD",
+        help="Approval date YYYY-MM-DD [default: today].", show_default=False)] = None,
     source: SourceOpt = Path("source_data"),
     export: Annotated[Path, typer.Option(
-        "--export", help="The built export that was reviewed (its manifest must record the "
+        "--export", metavar="DIR",
+        help="The built export that was reviewed (its manifest must record the "
         "current curated inputs).")] = Path("output"),
 ) -> None:
-    """Record in SOURCE/approval.yaml that REVIEWER, in ROLE, approved the curated content as
+    """Record a reviewer's sign-off of the curated content.
+
+    Writes to SOURCE/approval.yaml that REVIEWER, in ROLE, approved the curated content as
     it is now (named by the hash of the curated inputs). The next `build` puts the approval
     into the export; editing any curated fact afterwards voids it. Refuses (exit 2) when the
     export in --export was not built from the current content: review that first."""

@@ -7,13 +7,14 @@ from typing import Annotated
 
 import typer
 
-from ivig_fhir.cli._common import SeedsOpt, SourceOpt, err, fail, report
+from ivig_fhir.cli._common import SeedsOpt, SourceOpt, err, fail, fhir_version_option, report
 from ivig_fhir.problems import ExitCode, IvigFhirError
 
 
 def build(
     source: SourceOpt = Path("source_data"),
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the export to.")] = Path(
+    out: Annotated[Path, typer.Option("--out", metavar="DIR",
+        help="Folder to write the export to.")] = Path(
         "output"),
     adverse_events: Annotated[bool | None, typer.Option(
         "--adverse-events/--no-adverse-events",
@@ -21,10 +22,12 @@ def build(
              "[default: include].", show_default=False)] = None,
     seeds: SeedsOpt = None,
     formats: Annotated[list[str] | None, typer.Option(
-        "--format", help="Output format, repeatable: transaction (default), batch, "
+        "--format", metavar="FORMAT",
+            help="Output format, repeatable: transaction (default), batch, "
         "collection, ndjson, package.", show_default=False)] = None,
     ndjson_base_url: Annotated[str | None, typer.Option(
-        "--ndjson-base-url", help="Prefix of the file URLs in bulk-import-manifest.json, "
+        "--ndjson-base-url", metavar="URL",
+            help="Prefix of the file URLs in bulk-import-manifest.json, "
         "e.g. https://host/export/ [default: none, URLs relative to the manifest].",
         show_default=False)] = None,
     check: Annotated[bool, typer.Option(
@@ -32,29 +35,43 @@ def build(
         "--out/manifest.json unless given) and exit 1 naming every file under --out that "
         "differs, is missing or is extra; 0 when --out is current.")] = False,
     fhir_version: Annotated[str | None, typer.Option(
-        "--fhir-version", help="R5 (default), or R4B: the R5 mapping converted, see "
+        "--fhir-version", metavar="VERSION",
+            help="R5 (default), or R4B: the R5 mapping converted, see "
         "docs/r4b-mapping.md.", show_default=False)] = None,
 ) -> None:
-    """Build the FHIR export from the curated data and write it to --out."""
+    """Build the export and write it to --out.
+
+    Builds the FHIR export from the curated data, validates it, and writes it into --out: a
+    folder that is missing, empty, or holds a previous export (recognised by its
+    manifest.json); only the files that export listed are replaced. Anything else (the source
+    folder, the current folder or a parent, a file, a folder with other files) is refused.
+
+    Exit 0 written; 1 findings (the export does not validate, --check found --out stale, or
+    the disk refused: nothing written); 2 bad input or usage (nothing written)."""
     from dataclasses import replace
 
     from ivig_fhir.pipeline import BuildSettings, recorded_settings
     from ivig_fhir.pipeline import build as run_build
-    from ivig_fhir.write import compare_tree, write_tree
+    from ivig_fhir.write import check_out, compare_tree, write_tree
 
-    settings = BuildSettings(source, out, seeds_dir=seeds)
-    if check:
-        settings = recorded_settings(settings)
-    settings = replace(
-        settings,
-        adverse_events=settings.adverse_events if adverse_events is None else adverse_events,
-        formats=tuple(formats) if formats else settings.formats,
-        ndjson_base_url=settings.ndjson_base_url if ndjson_base_url is None else ndjson_base_url,
-        fhir_version=settings.fhir_version if fhir_version is None else fhir_version.upper())
+    protected = {"--source": source, "--seeds": seeds}
     try:
+        version = fhir_version_option(fhir_version)
+        settings = BuildSettings(source, out, seeds_dir=seeds)
+        if check:
+            settings = recorded_settings(settings)
+        settings = replace(
+            settings,
+            adverse_events=settings.adverse_events if adverse_events is None else adverse_events,
+            formats=tuple(formats) if formats else settings.formats,
+            ndjson_base_url=(settings.ndjson_base_url if ndjson_base_url is None
+                             else ndjson_base_url),
+            fhir_version=version or settings.fhir_version)
+        if not check:
+            check_out(out, protected)  # refuse before the work, not after
         result = run_build(settings)
         if not check:
-            write_tree(out, result.files)
+            write_tree(out, result.files, protected)
     except IvigFhirError as exc:
         raise fail(exc) from None
     report(result.problems)

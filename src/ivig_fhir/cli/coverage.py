@@ -11,8 +11,10 @@ from ivig_fhir.problems import ExitCode, IvigFhirError
 
 
 def coverage_cmd(source: SourceOpt = Path("source_data"), seeds: SeedsOpt = None) -> None:
-    """Show which resources carry each item of the source documents; exit 1 if an item is
-    neither carried nor excluded with a reason."""
+    """Show which resources carry each source item.
+
+    Exit 0 every item of the source documents is carried or excluded with a reason, 1 an item
+    is neither, 2 bad input or usage."""
     from ivig_fhir.coverage import coverage
     from ivig_fhir.mapping import map_curated
     from ivig_fhir.pipeline import BuildSettings, load_checked

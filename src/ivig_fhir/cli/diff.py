@@ -12,12 +12,17 @@ from ivig_fhir.problems import ExitCode, IvigFhirError
 
 
 def diff_cmd(
-    old: Annotated[Path, typer.Argument(help="The earlier export: a Bundle, NDJSON file, "
+    old: Annotated[Path, typer.Argument(metavar="OLD",
+        help="The earlier export: a Bundle, NDJSON file, "
                                         "package .tgz, or an output folder.")],
-    new: Annotated[Path, typer.Argument(help="The later export, in any of those forms.")],
-    format_: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    new: Annotated[Path, typer.Argument(metavar="NEW",
+        help="The later export, in any of those forms.")],
+    format_: Annotated[str, typer.Option("--format", metavar="text|json",
+        help="text or json")] = "text",
 ) -> None:
-    """Show what changed clinically between two exports: indications, contraindications,
+    """Show what changed clinically between exports.
+
+    Indications, contraindications,
     undesirable effects, interactions, warnings, dosing and populations added, removed or
     changed (old -> new), keyed by resource id. Exit 0 no differences, 1 differences (as
     diff(1)), 2 unreadable input or usage."""

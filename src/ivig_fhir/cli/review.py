@@ -12,19 +12,24 @@ from ivig_fhir.problems import IvigFhirError
 
 
 def review(
-    export: Annotated[Path, typer.Argument(help="The export: a Bundle, NDJSON file, package "
+    export: Annotated[Path, typer.Argument(metavar="EXPORT",
+        help="The export: a Bundle, NDJSON file, package "
                                            ".tgz or an output folder.")] = Path(
         "output/ivig-fhir-bundle.json"),
-    out: Annotated[Path, typer.Option("--out", help="Folder for the pack: new, empty, or a "
+    out: Annotated[Path, typer.Option("--out", metavar="DIR",
+        help="Folder for the pack: new, empty, or a "
                                       "previous pack.")] = Path("review"),
     since: Annotated[Path | None, typer.Option(
-        "--since", help="An earlier export: add changes.html, what changed since it, field "
+        "--since", metavar="OLD_EXPORT",
+        help="An earlier export: add changes.html, what changed since it, field "
         "by field.", show_default=False)] = None,
     pdf: Annotated[bool, typer.Option(
         "--pdf", help="Also print the pack to review.pdf with headless Chromium.")] = False,
 ) -> None:
-    """Render the export (what a server will import, not the YAML) as a self-contained HTML
-    review pack in label order: product, dosing, uses by regulatory status and evidence,
+    """Render the export as a review pack (HTML, optionally PDF).
+
+    The pack shows what a server will import, not the YAML, as self-contained HTML in label
+    order: product, dosing, uses by regulatory status and evidence,
     contraindications and warnings, interactions, undesirable effects, populations; with
     every statement's source, curation note, codes and their official meanings, and the
     approval. Works from file:// with no network. Exit 2 on an unreadable export, an --out

@@ -11,9 +11,12 @@ from ivig_fhir.problems import IvigFhirError
 
 
 def terminology_check(source: SourceOpt = Path("source_data"), seeds: SeedsOpt = None) -> None:
-    """Check every code offline: ICD-10-CM release, SNOMED CT id structure and verification
+    """Check every code and unit offline.
+
+    ICD-10-CM release, SNOMED CT id structure and verification
     records, ATC/RxNorm/EDQM format, UCUM units; then every code in the export they map to,
-    FHIR-defined and local code systems included. Unverified codes are warnings."""
+    FHIR-defined and local code systems included. Unverified codes are warnings.
+    Exit 0 no errors, 1 codes in the export wrong, 2 bad input or usage."""
     from ivig_fhir.pipeline import BuildSettings, check_terminology
 
     try:

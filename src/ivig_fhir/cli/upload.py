@@ -9,17 +9,19 @@ from typing import Annotated, Any
 
 import typer
 
+from ivig_fhir.cli._common import fhir_version_option
 from ivig_fhir.problems import BadInput, FindingsError, IvigFhirError
 
 
 def upload(
-    bundle: Annotated[Path, typer.Argument(help="The export (a transaction Bundle).")] = Path(
+    bundle: Annotated[Path, typer.Argument(metavar="BUNDLE",
+        help="The export (a transaction Bundle).")] = Path(
         "output/ivig-fhir-bundle.json"),
     server: Annotated[str | None, typer.Option(
-        "--server", envvar="IVIG_FHIR_SERVER", show_envvar=True,
+        "--server", metavar="URL", envvar="IVIG_FHIR_SERVER", show_envvar=True,
         help="FHIR base URL, e.g. http://127.0.0.1:8080/fhir")] = None,
     max_entries: Annotated[int | None, typer.Option(
-        "--max-entries", min=1, help="At most N entries per transaction; chunks go in "
+        "--max-entries", metavar="N", min=1, help="At most N entries per transaction; chunks go in "
         "reference order. Default: one transaction.")] = None,
     per_resource: Annotated[bool, typer.Option(
         "--per-resource", help="One plain PUT per resource instead of transactions.")] = False,
@@ -29,37 +31,49 @@ def upload(
         "--verify", help="Read every resource back and compare it with the export "
         "(ignoring meta); exit 1 on a difference.")] = False,
     fhir_version: Annotated[str | None, typer.Option(
-        "--fhir-version", help="The export's FHIR version; default: from manifest.json "
+        "--fhir-version", metavar="VERSION",
+            help="The export's FHIR version; default: from manifest.json "
         "beside it.")] = None,
     token_file: Annotated[Path | None, typer.Option(
-        "--token-file", help="File holding a bearer token (else env IVIG_FHIR_TOKEN).")] = None,
+        "--token-file", metavar="FILE",
+            help="File holding a bearer token (else env IVIG_FHIR_TOKEN).")] = None,
     oauth_token_url: Annotated[str | None, typer.Option(
-        "--oauth-token-url", help="OAuth2 token endpoint (client credentials grant).")] = None,
-    client_id: Annotated[str | None, typer.Option("--client-id")] = None,
+        "--oauth-token-url", metavar="URL",
+            help="OAuth2 token endpoint (client credentials grant).")] = None,
+    client_id: Annotated[str | None, typer.Option("--client-id", metavar="ID")] = None,
     client_secret_file: Annotated[Path | None, typer.Option(
-        "--client-secret-file", help="File holding the client secret (else env "
+        "--client-secret-file", metavar="FILE", help="File holding the client secret (else env "
         "IVIG_FHIR_CLIENT_SECRET).")] = None,
     private_key_file: Annotated[Path | None, typer.Option(
-        "--private-key-file", help="PEM key (RSA or EC) to sign a JWT client assertion "
+        "--private-key-file", metavar="FILE",
+            help="PEM key (RSA or EC) to sign a JWT client assertion "
         "(SMART Backend Services) instead of a client secret.")] = None,
-    key_id: Annotated[str | None, typer.Option("--key-id", help="JWT 'kid' header.")] = None,
-    scope: Annotated[str | None, typer.Option("--scope", help="OAuth2 scope to ask for, e.g. "
+    key_id: Annotated[str | None, typer.Option("--key-id", metavar="KID",
+        help="JWT 'kid' header.")] = None,
+    scope: Annotated[str | None, typer.Option("--scope", metavar="SCOPE",
+        help="OAuth2 scope to ask for, e.g. "
                                               "'system/*.cu system/*.rs'.")] = None,
     ca_bundle: Annotated[Path | None, typer.Option(
-        "--ca-bundle", help="PEM file of extra CAs to trust (TLS is always verified).")] = None,
+        "--ca-bundle", metavar="FILE",
+            help="PEM file of extra CAs to trust (TLS is always verified).")] = None,
     timeout: Annotated[float, typer.Option(
-        "--timeout", min=0.1, help="Seconds to wait for an answer to one request.")] = 120.0,
+        "--timeout", metavar="SECONDS",
+            min=0.1, help="Seconds to wait for an answer to one request.")] = 120.0,
     max_retries: Annotated[int, typer.Option(
-        "--max-retries", min=0, help="Retries of one request (429/502/503/504, timeouts, "
+        "--max-retries", metavar="N",
+            min=0, help="Retries of one request (429/502/503/504, timeouts, "
         "dropped connections).")] = 5,
     retry_time: Annotated[float, typer.Option(
-        "--retry-time", min=0, help="Seconds one request may take with all its retries.")] = (
+        "--retry-time", metavar="SECONDS",
+            min=0, help="Seconds one request may take with all its retries.")] = (
         300.0),
     require_approval: Annotated[bool, typer.Option(
         "--require-approval", help="Refuse (exit 2, nothing sent) an export that carries no "
         "recorded approval (`ivig-fhir approve`).")] = False,
 ) -> None:
-    """Upload the export to a FHIR server: PUT with the export's ids (a re-upload changes
+    """Upload the export to a FHIR server.
+
+    PUT with the export's ids (a re-upload changes
     nothing), in transactions of at most --max-entries. Exit 0 uploaded, 1 the server refused
     or stayed unreachable (the report names the chunks that landed; re-run to complete),
     2 bad input or usage, or a server that cannot take the export (nothing sent)."""
@@ -82,6 +96,11 @@ def upload(
 
     token_client = None
     try:
+        fhir_version_option(fhir_version)  # an unknown version is refused before anything
+        if server:
+            server_url(server)  # a malformed URL is a typo, not a server that is down
+        if oauth_token_url:
+            server_url(oauth_token_url, "--oauth-token-url")
         export = up.read_export(bundle, fhir_version)
         _check_approval(export, require_approval, say)
         chunks = up.plan_chunks(export.entries, 1 if per_resource else max_entries)
@@ -140,6 +159,35 @@ def _check_approval(export: Any, required: bool, say: Callable[..., None]) -> No
                        "nothing sent (review it, `ivig-fhir approve`, `ivig-fhir build`)")
     say("WARNING: THIS EXPORT CARRIES NO APPROVAL: no reviewer has signed off this content "
         "(`ivig-fhir review`, `ivig-fhir approve`, then `ivig-fhir build`)")
+
+
+def server_url(value: str, option: str = "--server") -> str:
+    """`value` if it is an http(s) URL with a host and a valid port, else BadInput (exit 2,
+    never retried). Credentials in the URL are refused: they would show in logs."""
+    import httpx
+
+    shown = value.split("@")[-1] if "@" in value else value  # never echo a password
+
+    def bad(why: str) -> BadInput:
+        return BadInput(f"{option} {shown!r}: {why}; give an http(s) URL, e.g. "
+                        "http://127.0.0.1:8080/fhir")
+
+    if value != value.strip() or any(c.isspace() for c in value):
+        raise bad("contains white space")
+    try:
+        url = httpx.URL(value)
+        port = url.port
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise bad(f"not a URL ({exc})") from None
+    if url.scheme not in ("http", "https"):
+        raise bad(f"scheme {url.scheme or '(none)'} is not http or https")
+    if not url.host:
+        raise bad("no host")
+    if port is not None and not 0 < port < 65536:
+        raise bad(f"port {port} is not 1-65535")
+    if url.userinfo:
+        raise bad("credentials belong in --token-file or the environment, not the URL")
+    return value
 
 
 def _upload_auth(secrets: list[str], token_file: Path | None, token_url: str | None,

@@ -2,56 +2,92 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ivig_fhir.cli._common import err, report
-from ivig_fhir.problems import ExitCode
+from ivig_fhir.cli._common import err, fail, fhir_version_option, report
+from ivig_fhir.problems import BadInput, ExitCode, IvigFhirError
 
 
 def validate(
     paths: Annotated[list[Path], typer.Argument(
-        help="Bundles, resources, NDJSON files or folders.")],
-    fhir_version: Annotated[str | None, typer.Option("--fhir-version", help="R5 or R4B; "
+        metavar="PATH", help="Bundles, resources, NDJSON files or folders.")],
+    fhir_version: Annotated[str | None, typer.Option("--fhir-version", metavar="VERSION",
+        help="R5 or R4B; "
                                                      "default: from the content.")] = None,
-    format_: Annotated[str, typer.Option("--format", help="text or json (OperationOutcome)")] = (
+    format_: Annotated[str, typer.Option("--format", metavar="text|json",
+        help="text or json (OperationOutcome)")] = (
         "text"),
-    junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report.")] = None,
-    sarif: Annotated[Path | None, typer.Option("--sarif", help="Write a SARIF 2.1.0 report.")] = (
+    junit: Annotated[Path | None, typer.Option("--junit", metavar="FILE",
+        help="Write a JUnit XML report.")] = None,
+    sarif: Annotated[Path | None, typer.Option("--sarif", metavar="FILE",
+        help="Write a SARIF 2.1.0 report.")] = (
         None),
-    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Warnings fail too, among them everything not fully checked.")] = False,
 ) -> None:
-    """Validate FHIR JSON: well-formedness, structure, invariants, required bindings, bundle
+    """Validate FHIR JSON and NDJSON offline.
+
+    Checks well-formedness, structure, invariants, required bindings, bundle
     rules, narrative, and terminology (ICD-10-CM release, SNOMED CT ids, UCUM, FHIR-defined
-    and in-bundle code systems). Exit 0 valid, 1 errors found, 2 unreadable input or usage."""
+    and in-bundle code systems).
+
+    What it cannot fully check (a resource type or profile outside its definitions, a FHIR
+    version the content does not make clear) is a warning, an error under --strict.
+    Exit 0 valid, 1 errors found, 2 no input files, unreadable input or usage."""
     import json
 
     from ivig_fhir.terminology import TerminologyLayer
-    from ivig_fhir.validate import validate_paths
+    from ivig_fhir.validate import validate_files
     from ivig_fhir.validate.report import to_junit, to_operation_outcome, to_sarif
 
     if format_ not in ("text", "json"):
         err("ivig-fhir: --format must be text or json")
         raise typer.Exit(int(ExitCode.BAD_INPUT))
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        err(f"ivig-fhir: not found: {', '.join(map(str, missing))}")
-        raise typer.Exit(int(ExitCode.BAD_INPUT))
-    problems = validate_paths(paths, fhir_version=fhir_version,
-                              extra_layers=[TerminologyLayer(fhir_version)])
+    try:
+        version = fhir_version_option(fhir_version)
+        missing = [p for p in paths if not p.exists() and not p.is_symlink()]
+        if missing:
+            raise BadInput(f"not found: {', '.join(map(str, missing))}")
+        result = validate_files(paths, fhir_version=version,
+                                extra_layers=[TerminologyLayer(version)])
+        if not result.files:
+            raise BadInput(f"no *.json or *.ndjson files in {', '.join(map(str, paths))}: "
+                           "nothing was validated")
+    except IvigFhirError as exc:
+        raise fail(exc) from None
+    problems = result.problems
+    against = "FHIR " + " and ".join(sorted(result.versions, reverse=True)) if (
+        result.versions) else "no FHIR version (nothing could be parsed)"
     if format_ == "json":
-        typer.echo(json.dumps(to_operation_outcome(problems), indent=2))
+        outcome = to_operation_outcome(problems)
+        outcome["issue"].append({"severity": "information", "code": "informational",
+                                 "diagnostics": f"validated {len(result.files)} file(s) "
+                                 f"against {against}"})
+        typer.echo(json.dumps(outcome, indent=2))
     else:
         report(problems)
-    if junit:
-        junit.write_text(to_junit(problems, [str(p) for p in paths]), encoding="utf-8")
-    if sarif:
-        sarif.write_text(json.dumps(to_sarif(problems), indent=2), encoding="utf-8")
+    reports: list[tuple[str, Path | None, Callable[[], str]]] = [
+        ("--junit", junit, lambda: to_junit(problems, [str(p) for p in paths])),
+        ("--sarif", sarif, lambda: json.dumps(to_sarif(problems), indent=2))]
+    for option, target, text in reports:
+        if target is None:
+            continue
+        try:
+            target.write_text(text(), encoding="utf-8")
+        except OSError as exc:
+            err(f"ivig-fhir: {option} {target}: cannot write ({exc.strerror or exc})")
+            raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
     failing = [p for p in problems if p.is_error or (strict and p.severity == "warning")]
     if format_ == "text":
-        typer.echo(f"{len(paths)} path(s): {sum(p.is_error for p in problems)} errors, "
-                   f"{sum(p.severity == 'warning' for p in problems)} warnings")
+        typer.echo(f"{len(result.files)} file(s) validated against {against}: "
+                   f"{sum(p.is_error for p in problems)} errors, "
+                   f"{sum(p.severity == 'warning' for p in problems)} warnings"
+                   + (" (--strict: warnings fail)" if strict else ""))
+    if any(p.code in ("limit", "unreadable") for p in problems):
+        raise typer.Exit(int(ExitCode.BAD_INPUT))  # some input was never checked
     if failing:
         raise typer.Exit(int(ExitCode.FINDINGS))

@@ -5,6 +5,7 @@ All problems of a run are collected, then raised together, so a curator fixes th
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 from collections.abc import Iterable
@@ -16,7 +17,18 @@ from typing import Any
 import jsonschema
 from pydantic import ValidationError
 
-from ivig_fhir.load.curated import At, Curated, Fact, Range, walk
+from ivig_fhir.limits import PLAUSIBLE_COST, implausible, plausible_range
+from ivig_fhir.load.curated import (
+    At,
+    Cost,
+    Curated,
+    Fact,
+    QuantityValue,
+    Range,
+    Release,
+    Verification,
+    walk,
+)
 from ivig_fhir.load.yaml_files import JsonPath, YamlFile, dotted, read_yaml
 from ivig_fhir.problems import BadInput, Problem
 
@@ -34,12 +46,14 @@ def schema() -> dict[str, Any]:
 def load_source_data(source_dir: Path, seeds_dir: Path | None = None) -> Curated:
     """Load and check every `*.yaml` in `source_dir`. Raises BadInput with every problem found.
 
-    `seeds_dir`, when given and present, holds the original documents; their hashes must match
-    the ones the outline was written against, so an edited seed cannot silently drift.
+    `seeds_dir`, when given, must be a folder of the original documents; their hashes must
+    match the ones the outline was written against, so an edited seed cannot silently drift.
     """
     if not source_dir.is_dir():
-        raise BadInput(f"source folder not found: {source_dir}",
-                       [Problem(str(source_dir), None, None, "", "not a folder", layer="input")])
+        raise BadInput(f"--source {source_dir}: not a folder")
+    if seeds_dir is not None and not seeds_dir.is_dir():
+        raise BadInput(f"--seeds {seeds_dir}: not a folder, so the hashes of the source "
+                       "documents cannot be checked")
     # approval.yaml records sign-offs of this content (ivig_fhir.approval), not curated facts
     files = sorted(p for p in source_dir.glob("*.yaml") if p.name != "approval.yaml")
     problems: list[Problem] = []
@@ -87,7 +101,8 @@ def load_source_data(source_dir: Path, seeds_dir: Path | None = None) -> Curated
             Problem(str(source_dir), None, None, dotted(tuple(e["loc"])), e["msg"], layer="schema")
             for e in exc.errors()]) from None
     problems += check_references(curated)
-    if seeds_dir is not None and seeds_dir.is_dir():
+    problems += check_plausible(curated)
+    if seeds_dir is not None:
         problems += check_seeds(curated, seeds_dir)
     if any(p.is_error for p in problems):
         raise BadInput("the curated source data has problems", problems)
@@ -97,7 +112,7 @@ def load_source_data(source_dir: Path, seeds_dir: Path | None = None) -> Curated
 def _display(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
         return str(path)
 
 
@@ -106,6 +121,9 @@ def _schema_problem(yf: YamlFile, error: jsonschema.ValidationError) -> Problem:
     message = error.message
     if error.validator == "additionalProperties":
         message = f"unknown field: {message.split('(')[-1].rstrip(')')}"
+        extra = [k for k in error.instance if k not in error.schema.get("properties", {})]
+        if extra and (*path, extra[0]) in yf.locations:
+            path = (*path, extra[0])  # point at the unknown field's own line
     elif error.validator == "pattern" and path and path[-1] == "cite":
         message = f"{message}: a cite looks like 'source-key#section.item'"
     if len(message) > 240:
@@ -202,6 +220,42 @@ def check_references(curated: Curated) -> list[Problem]:
     return problems
 
 
+def check_plausible(curated: Curated) -> list[Problem]:
+    """Every curated number within its documented plausible range (ivig_fhir.limits), every
+    date a real one: a slip such as 1e308 g/kg or 2026-02-30 is an error at its line."""
+    problems: list[Problem] = []
+
+    def number(fact: Fact, field: str, value: float, bounds: tuple[float, float],
+               what: str) -> None:
+        why = implausible(float(value), bounds)
+        if why:
+            problems.append(problem_at(fact.at, field, f"{why} {what} (ivig_fhir.limits)"))
+
+    def date(fact: Fact, field: str, value: str | None) -> None:
+        try:
+            if value is not None:
+                datetime.date.fromisoformat(value)
+        except ValueError as exc:
+            problems.append(problem_at(fact.at, field, f"impossible date {value}: {exc}"))
+
+    for fact in walk(curated):
+        if isinstance(fact, Range):
+            for field in ("low", "high"):
+                number(fact, field, getattr(fact, field), plausible_range(fact.unit),
+                       f"for unit {fact.unit}")
+        elif isinstance(fact, QuantityValue):
+            number(fact, "value", fact.value, plausible_range(fact.unit), f"for unit {fact.unit}")
+        elif isinstance(fact, Cost):
+            for field in ("low", "high"):
+                number(fact, field, getattr(fact, field), PLAUSIBLE_COST,
+                       f"{fact.currency} for a cost")
+        elif isinstance(fact, Release):
+            date(fact, "date", fact.date)
+        elif isinstance(fact, Verification):
+            date(fact, "checked_on", fact.checked_on)
+    return problems
+
+
 def _values(fact: Fact, name: str) -> Iterable[tuple[str, str]]:
     value = getattr(fact, name, None)
     if isinstance(value, str):
@@ -230,9 +284,13 @@ def check_seeds(curated: Curated, seeds_dir: Path) -> list[Problem]:
     problems = []
     for source in curated.sources:
         seed = seeds_dir / source.seed_file
-        if not seed.is_file():
+        try:
+            digest = hashlib.sha256(seed.read_bytes()).hexdigest()
+        except OSError as exc:
+            problems.append(problem_at(source.at, "seed_file",
+                                       f"{seed}: {exc.strerror}; its hash was not checked",
+                                       severity="warning"))
             continue
-        digest = hashlib.sha256(seed.read_bytes()).hexdigest()
         if digest != source.sha256:
             problems.append(problem_at(source.at, "sha256",
                                        f"{seed} has changed since the outline was written "

@@ -16,7 +16,8 @@ from typing import Any
 
 import networkx as nx
 
-from ivig_fhir.problems import BadInput, Problem
+from ivig_fhir.limits import MAX_JSON_DEPTH, MAX_JSON_FILE_BYTES
+from ivig_fhir.problems import BadInput
 
 JsonObject = dict[str, Any]
 
@@ -68,12 +69,18 @@ def read_export(path: Path, fhir_version: str | None = None) -> Export:
     manifest beside it (or `fhir_version`), since a Bundle does not carry one."""
 
     def bad(message: str) -> BadInput:
-        return BadInput(message, [Problem(str(path), None, None, "", message)])
+        return BadInput(f"{path}: {message}")  # one line, naming the file
 
     try:
+        if path.stat().st_size > MAX_JSON_FILE_BYTES:
+            raise bad(f"larger than {MAX_JSON_FILE_BYTES:,} bytes (limit MAX_JSON_FILE_BYTES)")
         bundle = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise bad(f"cannot read the export: {exc}") from None
+    except OSError as exc:
+        raise bad(f"cannot read the export: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise bad(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise bad(f"nested too deeply (limit MAX_JSON_DEPTH = {MAX_JSON_DEPTH})") from None
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise bad("not a FHIR Bundle")
     if bundle.get("type") not in ("transaction", "batch"):
@@ -81,8 +88,9 @@ def read_export(path: Path, fhir_version: str | None = None) -> Export:
     entries: list[Entry] = []
     for n, raw in enumerate(bundle.get("entry", [])):
         resource = raw.get("resource") if isinstance(raw, dict) else None
-        if not isinstance(resource, dict) or not resource.get("id"):
-            raise bad(f"entry[{n}] has no resource with an id")
+        if not (isinstance(resource, dict) and resource.get("id")
+                and isinstance(resource.get("resourceType"), str)):
+            raise bad(f"entry[{n}] has no resource with a resourceType and an id")
         key = f"{resource['resourceType']}/{resource['id']}"
         request = raw.get("request", {})
         if request.get("method") != "PUT" or request.get("url") != key:

@@ -32,6 +32,9 @@ _CODE_TYPES: Mapping[str, str] = {
     "xhtml-event-attribute": "security",
     "xhtml-script-url": "security",
     "no-definitions": "not-supported",
+    "unknown-profile": "not-supported",
+    "version-undetermined": "not-supported",
+    "limit": "too-costly",
     "unreadable": "exception",
 }
 # Layer -> issue-type otherwise.
