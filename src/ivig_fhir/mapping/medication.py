@@ -52,7 +52,6 @@ def map_product_definition(ctx: MapContext, product: UsProduct) -> Mapped:
         "identifier": [ctx.identifier("product", product.key)],
         "description": product.description,
         "route": [ctx.concept(p.route)],
-        "classification": [ctx.concept(k) for k in p.classification],
         "name": [{"productName": product.name}],
     })
     cites = {*product.cite, *product.application_cite}

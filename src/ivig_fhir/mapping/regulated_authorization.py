@@ -23,10 +23,11 @@ def authorization_id(key: str) -> str:
 def map_authorization(ctx: MapContext, product: UsProduct) -> Mapped:
     identifiers: list[JsonDict] = [ctx.identifier("regulated-authorization", product.key)]
     if product.application:
-        # FDA publishes no URI for BLA numbers: the identifier says what it is in `type` and
-        # who assigned it, rather than inventing a system.
-        identifiers.append({"type": {"text": "FDA Biologics License Application (BLA) number"},
-                            "value": product.application, "assigner": {"display": FDA}})
+        # FDA publishes no URI for BLA numbers and HL7's identifier-type codes have none for
+        # them (a text-only `type` draws an extensible-binding warning): the value is
+        # self-describing ("BLA…") and the assigner says who issued it. No system is invented.
+        identifiers.append({"value": product.application,
+                            "assigner": {"display": f"{FDA} (Biologics License Application)"}})
     uses = [(f"{product.key}-{a.key}", a.text) for a in product.approvals]
     resource = RegulatedAuthorization.model_validate({
         "resourceType": "RegulatedAuthorization",
