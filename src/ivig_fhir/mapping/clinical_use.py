@@ -203,12 +203,14 @@ def map_undesirable_effect(ctx: MapContext, ue: UndesirableEffect,
         ("Summary", ue.description),
     ]
     if conflicting:
-        rows.append(("Conflict", "Also listed as a use; that use is held for review"))
+        # Words only: the reaction is a safety fact and stays in force, unflagged; the held
+        # use points here (a link back would make a reference cycle uploads must keep in one
+        # transaction).
+        rows.append(("Conflict", "Also listed as a use (" + ", ".join(conflicting)
+                     + "); that use is held for review, this reaction stays in force"))
     data = _base(ctx, "undesirable-effect", ue.key, f"Undesirable effect of IVIG: {name}", rows,
                  [ue.note], None)
     data["undesirableEffect"] = effect
-    # The reaction stays active (a safety fact); the conflicting use is the one held back.
-    _conflicts(ctx, data, list(conflicting))
     return _cud(data, ue.cite, ue.at)
 
 
