@@ -42,6 +42,12 @@ PUBLICATION_STATUS = "http://hl7.org/fhir/publication-status"
 STATUS_DISPLAY = {"active": "Active", "retired": "Retired", "draft": "Draft"}
 
 
+def _use(intent: str, name: str) -> str:
+    """'prevention of X', unless the concept already names the intent ("Prevention of
+    infection")."""
+    return name[0].lower() + name[1:] if name.lower().startswith(intent) else f"{intent} of {name}"
+
+
 def cud_id(kind: str, key: str) -> str:
     return f"{PREFIX[kind]}-{key}"
 
@@ -109,7 +115,7 @@ def _conflicts(ctx: MapContext, data: JsonDict, others: list[str]) -> None:
 def map_indication(ctx: MapContext, ind: Indication) -> Mapped:
     name = ctx.concepts[ind.concept].display
     comorbid = [ctx.concepts[k].display for k in ind.comorbidity]
-    title = f"IVIG {ind.intent} of {name}" + (f" in {', '.join(comorbid)}" if comorbid else "")
+    title = f"IVIG {_use(ind.intent, name)}" + (f" in {', '.join(comorbid)}" if comorbid else "")
     categories = [local_concept(ctx, "use-regulatory-status", ind.status),
                   {"text": ind.group}]
     evidence = local_concept(ctx, "evidence-basis", ind.evidence) if ind.evidence else None
@@ -154,7 +160,7 @@ def map_approval(ctx: MapContext, product: UsProduct, ap: Approval) -> Mapped:
     """A use the US prescribing information approves for one product: subject that product."""
     name = ctx.concepts[ap.concept].display
     comorbid = [ctx.concepts[k].display for k in ap.comorbidity]
-    title = f"{product.name}: FDA-approved {ap.intent} of {name}" + (
+    title = f"{product.name}: FDA-approved {_use(ap.intent, name)}" + (
         f" in {', '.join(comorbid)}" if comorbid else "")
     indication: JsonDict = {"diseaseSymptomProcedure": ctx.concept_ref(ap.concept)}
     if ap.disease_status:
