@@ -48,17 +48,34 @@ def test_export_holds_the_key_facts_in_structured_elements(tmp_path: Path) -> No
         by_type.setdefault(e["resource"]["resourceType"], []).append(e["resource"])
     mk = by_type["MedicationKnowledge"][0]
     assert any(c["code"] == "J06BA02" for c in mk["code"]["coding"])
-    course = mk["indicationGuideline"][0]["dosingGuideline"][0]["dosage"][0]["dosage"][0]
+    # Two dosing statements, each with its own source context; none fuses dose and interval.
+    per_course, interval = mk["indicationGuideline"][:2]
+    assert per_course["indication"][0]["reference"]["reference"] == (
+        "ClinicalUseDefinition/ind-infantile-spasms")
+    course = per_course["dosingGuideline"][0]["dosage"][0]["dosage"][0]
     dose = course["doseAndRate"][0]["doseRange"]
     assert (dose["low"]["value"], dose["high"]["value"], dose["low"]["code"]) == (0.4, 2.0, "g/kg")
-    repeat = course["timing"]["repeat"]
+    assert course["timing"]["repeat"]["boundsRange"]["high"]["value"] == 5
+    assert "period" not in course["timing"]["repeat"]
+    qualifiers = {e["valueCodeableConcept"]["coding"][0]["code"]
+                  for e in per_course["dosingGuideline"][0]["extension"]}
+    assert qualifiers == {"no-consensus", "typical"}
+    assert "indication" not in interval
+    repeat = interval["dosingGuideline"][0]["dosage"][0]["dosage"][0]["timing"]["repeat"]
     assert (repeat["period"], repeat["periodMax"], repeat["periodUnit"]) == (3, 4, "wk")
+    assert "doseAndRate" not in interval["dosingGuideline"][0]["dosage"][0]["dosage"][0]
     assert sorted(c["costMoney"]["value"] for c in mk["cost"]) == [3000, 5000]
     indications = [c for c in by_type["ClinicalUseDefinition"] if c["type"] == "indication"]
     approved = [c for c in indications
                 if any(cc.get("coding", [{}])[0].get("code") == "fda-approved"
                        for cc in c["category"])]
-    assert len(approved) == 6
+    # Six from the IVIG-uses page (subject the generic IVIG) and the label approvals, each
+    # with its product as subject and linked from that product's RegulatedAuthorization.
+    page_approved = [c for c in approved if c["subject"][0]["reference"] == "Medication/ivig"]
+    assert len(page_approved) == 6
+    linked = {i["reference"]["reference"].split("/")[1]
+              for ra in by_type["RegulatedAuthorization"] for i in ra["indication"]}
+    assert linked == {c["id"] for c in approved} - {c["id"] for c in page_approved}
     spasms = next(c for c in indications if c["id"] == "ind-infantile-spasms")
     codes = {cc["coding"][0]["code"] for cc in spasms["category"] if "coding" in cc}
     assert {"off-label", "no-recommendation"} <= codes
@@ -91,7 +108,8 @@ def test_bad_input_exits_2_names_file_and_line_and_keeps_output(tmp_path: Path) 
         ("indications.yaml", "concept: kawasaki-disease", "concept: kawasaki-typo",
          "unknown concept 'kawasaki-typo'"),
         ("release.yaml", "content_version:", "content_version: [\n", "malformed YAML"),
-        ("dosing.yaml", "    high: 2.0\n", "    high: 2.0\n    high: 3.0\n", "duplicate key"),
+        ("dosing.yaml", "        high: 2.0\n", "        high: 2.0\n        high: 3.0\n",
+         "duplicate key"),
         ("indications.yaml", "    status: fda-approved", "    status: approved-ish",
          "'approved-ish' is not one of"),
     ]

@@ -52,7 +52,7 @@ def test_text_diff_shows_the_changed_dose_and_the_removed_indication(
     assert lines[removed].split() == ["-", "removed", "ClinicalUseDefinition/ind-kawasaki-disease",
                                       "Kawasaki", "disease"]
     dosing = lines.index("Dosing:")
-    assert "#dosing/general/course-regimen" in lines[dosing + 1]
+    assert "#dosing/ClinicalUseDefinition/ind-infantile-spasms/course-regimen" in lines[dosing + 1]
     assert "      dosage[1].doseAndRate[1].dose: 0.4–2 g/kg → 0.5–2 g/kg" in lines
     assert "      clinicalUseIssue: − ClinicalUseDefinition/ind-kawasaki-disease" in lines
     assert lines[-1] == "0 added, 1 removed, 2 changed"
@@ -69,7 +69,8 @@ def test_json_diff_for_tools_and_any_export_form(exports: tuple[Path, Path]) -> 
     by_key = {c["key"]: c for c in report["changes"]}
     assert by_key["ClinicalUseDefinition/ind-kawasaki-disease"]["change"] == "removed"
     assert by_key["ClinicalUseDefinition/ind-kawasaki-disease"]["kind"] == "indication"
-    dose = by_key["MedicationKnowledge/ivig-knowledge#dosing/general/course-regimen"]
+    dose = by_key["MedicationKnowledge/ivig-knowledge#dosing/"
+                  "ClinicalUseDefinition/ind-infantile-spasms/course-regimen"]
     assert {"field": "dosage[1].doseAndRate[1].dose", "old": "0.4–2 g/kg",
             "new": "0.5–2 g/kg"} in dose["fields"]
 

@@ -132,8 +132,9 @@ def test_r5_facts_move_to_their_r4b_elements(out: Path) -> None:
     course = mk["administrationGuidelines"][0]["dosage"][0]["dosage"][0]
     dose = course["doseAndRate"][0]["doseRange"]
     assert (dose["low"]["value"], dose["high"]["value"], dose["low"]["code"]) == (0.4, 2.0, "g/kg")
-    assert "Typical regimen" in mk["administrationGuidelines"][0]["indicationCodeableConcept"][
-        "text"]
+    # The use the regimen is tied to (R5 indicationGuideline.indication) stays as words.
+    assert "For: Infantile spasms" in mk["administrationGuidelines"][0][
+        "indicationCodeableConcept"]["text"]
     assert sorted(c["cost"]["value"] for c in mk["cost"]) == [3000, 5000]
     assert mk["ingredient"][0]["isActive"] is True
     assert "doseForm" in mk and "intendedRoute" in mk
@@ -149,10 +150,21 @@ def test_r5_facts_move_to_their_r4b_elements(out: Path) -> None:
                for ae in events)
     assert all(g["actual"] is False for g in _resources(out, "Group"))
     assert {sd["fhirVersion"] for sd in _resources(out, "StructureDefinition")} == {"4.3.0"}
-    # The uses stay reachable from the product: every one names Medication/ivig as subject.
+    # The uses stay reachable from the product: each names Medication/ivig (the pages' uses)
+    # or a product's MedicinalProductDefinition (the labels' approvals) as subject.
     uses = _resources(out, "ClinicalUseDefinition")
-    assert uses and all(u["subject"][0]["reference"] == "Medication/ivig" for u in uses)
+    assert uses and all(u["subject"][0]["reference"].startswith(
+        ("Medication/ivig", "MedicinalProductDefinition/mpd-")) for u in uses)
     assert mk["associatedMedication"][0]["reference"] == "Medication/ivig"
+    # R4B RegulatedAuthorization holds one indication: with more, the narrative lists them.
+    authorizations = {r["id"]: r for r in _resources(out, "RegulatedAuthorization")}
+    assert "indication" not in authorizations["ra-gammagard-sd"]
+    assert "ind-gammagard-sd-cll-infection-prevention" in authorizations["ra-gammagard-sd"][
+        "text"]["div"]
+    contexts = {c["expression"] for sd in _resources(out, "StructureDefinition")
+                for c in sd["context"]}
+    assert "MedicationKnowledge.administrationGuidelines" in contexts
+    assert not any("indicationGuideline" in c or "definitional" in c for c in contexts)
 
 
 def test_r4b_builds_are_byte_identical(out: Path, tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def test_default_export_uploads_and_reads_back(hapi: HapiServer, tmp_path: Path)
     before = hapi.counts(copy.counts)
     run = run_upload(str(EXPORT), "--server", hapi.url, env=hapi.env())
     assert run.code == 0, run.output
-    assert "281 resources in 1 transaction to" in run.stdout
+    assert f"{len(copy.keys)} resources in 1 transaction to" in run.stdout
     after = hapi.counts(copy.counts)
     assert {t: after[t] - before[t] for t in after} == copy.counts
     stored = hapi.read_all(copy.keys)
@@ -48,7 +48,7 @@ def test_default_export_uploads_and_reads_back(hapi: HapiServer, tmp_path: Path)
                    if e["resource"]["resourceType"] == "ClinicalUseDefinition"
                    and any(s["reference"] == "Medication/ivig"
                            for s in e["resource"].get("subject", [])))
-    assert found == expected == 125
+    assert found == expected > 100
 
 
 def test_reupload_creates_no_duplicates_and_no_versions(hapi: HapiServer, tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_reupload_creates_no_duplicates_and_no_versions(hapi: HapiServer, tmp_pa
     assert set(versions.values()) == {"1"}
     run = run_upload(str(copy.path), "--server", hapi.url, env=hapi.env())
     assert run.code == 0, run.output
-    assert "0 created, 0 updated, 281 unchanged" in run.stdout
+    assert f"0 created, 0 updated, {len(copy.keys)} unchanged" in run.stdout
     assert hapi.counts(copy.counts) == counts
     assert hapi.versions(copy.keys) == versions
 
@@ -80,7 +80,7 @@ def test_a_changed_fact_moves_only_its_resource(hapi: HapiServer, tmp_path: Path
     before = hapi.versions(original.keys)
     run = run_upload(str(changed.path), "--server", hapi.url, env=hapi.env())
     assert run.code == 0, run.output
-    assert "0 created, 1 updated, 280 unchanged" in run.stdout
+    assert f"0 created, 1 updated, {len(original.keys) - 1} unchanged" in run.stdout
     after = hapi.versions(original.keys)
     # Only the MedicationKnowledge carries the cost; its Provenance names the source
     # items, not the values, so it does not move.
@@ -99,16 +99,18 @@ def test_chunked_upload_gives_the_same_state(hapi: HapiServer, tmp_path: Path) -
     run = run_upload(str(copy.path), "--server", hapi.url, "--max-entries", "25", "--verify",
                      env=hapi.env())
     assert run.code == 0, run.output
-    assert "281 resources in 12 transactions" in run.stdout
-    assert "chunk 12/12 landed" in run.stderr
-    assert "verified: all 281 resources" in run.stdout
+    n = len(copy.keys)
+    chunks = -(-n // 25)
+    assert f"{n} resources in {chunks} transactions" in run.stdout
+    assert f"chunk {chunks}/{chunks} landed" in run.stderr
+    assert f"verified: all {n} resources" in run.stdout
     after = hapi.counts(copy.counts)
     assert {t: after[t] - before[t] for t in after} == copy.counts
     assert set(hapi.versions(copy.keys).values()) == {"1"}
     # The same export as one transaction changes nothing: the chunked load stored exactly
     # what a single transaction stores.
     again = run_upload(str(copy.path), "--server", hapi.url, env=hapi.env())
-    assert "0 created, 0 updated, 281 unchanged" in again.stdout, again.output
+    assert f"0 created, 0 updated, {n} unchanged" in again.stdout, again.output
     assert set(hapi.versions(copy.keys).values()) == {"1"}
 
 
@@ -117,10 +119,11 @@ def test_per_resource_upload(hapi: HapiServer, tmp_path: Path) -> None:
     run = run_upload(str(copy.path), "--server", hapi.url, "--per-resource", "--verify",
                      env=hapi.env())
     assert run.code == 0, run.output
-    assert "281 resources in 281 PUT requests" in run.stdout
-    assert "281 created" in run.stdout
+    n = len(copy.keys)
+    assert f"{n} resources in {n} PUT requests" in run.stdout
+    assert f"{n} created" in run.stdout
     again = run_upload(str(copy.path), "--server", hapi.url, "--per-resource", env=hapi.env())
-    assert "0 created, 0 updated, 281 unchanged" in again.stdout, again.output
+    assert f"0 created, 0 updated, {n} unchanged" in again.stdout, again.output
 
 
 def test_verify_reports_what_the_server_did_not_keep(hapi: HapiServer, tmp_path: Path) -> None:

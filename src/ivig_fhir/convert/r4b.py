@@ -31,7 +31,13 @@ ENTITY_ROLE = {"revision": "revision", "quotation": "quotation", "source": "sour
                "removal": "removal"}
 # Group.type: R4B's code system has these; R5 added careteam, location, organization, ...
 GROUP_TYPES = {"person", "animal", "practitioner", "device", "medication", "substance"}
-ACTIVE_INGREDIENT = "ACTI"  # v3 RoleClass code R5 puts in ingredient.type; R4B has isActive
+ACTIVE_INGREDIENT = "ACTI"
+CONTEXT_PATHS = {
+    "MedicationKnowledge.indicationGuideline.dosingGuideline":
+        "MedicationKnowledge.administrationGuidelines",
+    "MedicationKnowledge.definitional.drugCharacteristic":
+        "MedicationKnowledge.drugCharacteristic",
+}  # v3 RoleClass code R5 puts in ingredient.type; R4B has isActive
 
 
 class NotInR4B(ValueError):
@@ -103,14 +109,24 @@ def _guidelines(ig: JsonDict) -> list[JsonDict]:
     """indicationGuideline.dosingGuideline -> one administrationGuidelines each. R4B names one
     indication per guideline: R5's treatment intent (for which uses the regimen holds) goes
     there as text."""
-    _no(ig, "MedicationKnowledge.indicationGuideline", "indication")
+    # R4B indication[x] is a CodeableConcept or Reference(ObservationDefinition): the use a
+    # regimen is tied to (R5 Reference(ClinicalUseDefinition)) becomes words next to the intent.
+    uses = [i["reference"].get("display", i["reference"]["reference"])
+            for i in ig.get("indication", [])]
     out = []
     for dg in ig.get("dosingGuideline", []):
         _no(dg, "MedicationKnowledge.indicationGuideline.dosingGuideline",
             "administrationTreatment", "patientCharacteristic")
         guideline: JsonDict = {"dosage": dg.get("dosage", [])}
-        if "treatmentIntent" in dg:
-            guideline["indicationCodeableConcept"] = dg["treatmentIntent"]
+        intent = dict(dg.get("treatmentIntent", {}))
+        if uses:
+            intent["text"] = f"For: {', '.join(uses)}. " + intent.get("text", "")
+        if intent:
+            guideline["indicationCodeableConcept"] = intent
+        # R4B administrationGuidelines has no slot for the caveats; the extension (defined in
+        # the export) is allowed on any element, so it moves up with the guideline.
+        if "extension" in dg:
+            guideline["extension"] = dg["extension"]
         out.append(guideline)
     return out
 
@@ -160,6 +176,23 @@ def _clinical_use(r: JsonDict) -> JsonDict:
     for therapy in contra.get("otherTherapy", []):
         therapy["therapy"] = therapy.pop("treatment")
     return r
+
+
+def _regulated_authorization(r: JsonDict) -> JsonDict:
+    """R4B allows one `indication`. With one approved use it is copied; with more, they go to
+    the narrative and stay reachable the other way: each approved use is a
+    ClinicalUseDefinition whose `subject` is this authorization's product."""
+    _no(r, "RegulatedAuthorization", "attachedDocument", "case")
+    indications = r.pop("indication", [])
+    if len(indications) == 1:
+        r["indication"] = indications[0]
+        return r
+    notes = []
+    if indications:
+        notes.append("Approved uses (R4B holds one indication; query ClinicalUseDefinition?"
+                      "subject=" + ", ".join(s["reference"] for s in r.get("subject", []))
+                      + "): " + "; ".join(i["reference"]["reference"] for i in indications))
+    return _note(r, notes)
 
 
 def _adverse_event(r: JsonDict) -> JsonDict:
@@ -212,6 +245,10 @@ def _canonical(r: JsonDict) -> JsonDict:
         "copyrightLabel")
     if r["resourceType"] == "StructureDefinition":
         r["fhirVersion"] = FHIR_VERSION
+        # Extension contexts follow the elements this module moves.
+        for context in r.get("context", []):
+            context["expression"] = CONTEXT_PATHS.get(context["expression"],
+                                                      context["expression"])
     if "approvalDate" in r:  # no R4B resource type the export writes has the element
         date = r.pop("approvalDate")
         return _note(r, [f"Approved on {date} (approvalDate); the approval Provenance names "
@@ -223,6 +260,7 @@ _STEPS: dict[str, Callable[[JsonDict], JsonDict]] = {
     "MedicationKnowledge": _medication_knowledge,
     "Medication": _medication,
     "ClinicalUseDefinition": _clinical_use,
+    "RegulatedAuthorization": _regulated_authorization,
     "AdverseEvent": _adverse_event,
     "Group": _group,
     "DocumentReference": _document_reference,

@@ -73,8 +73,14 @@ class Section(Fact):
 class Source(Fact):
     key: str
     title: str
-    seed_file: str
-    sha256: str
+    seed_file: str | None = None
+    sha256: str | None = None
+    url: str | None = None
+    publisher: str | None = None
+    kind: Literal["source-page", "prescribing-information", "immunization-guidance",
+                  "label-summary"] = "source-page"
+    read_on: str | None = None
+    document_date: str | None = None
     description: str
     audience: str | None = None
     sections: list[Section]
@@ -162,7 +168,7 @@ class Premedication(Fact):
 
 class Setting(Fact):
     key: str
-    concept: str
+    concept: str | None = None
     when: str
     text: str
     cite: list[str]
@@ -183,18 +189,43 @@ class Supervision(Fact):
     cite: list[str]
 
 
-class Dosing(Fact):
-    dose_per_course: Range
-    course_duration: Range
-    interval: Range
-    onset_of_response: Range
+class Regimen(Fact):
+    """One dosing statement as its source gives it: never merged with another source's."""
+
+    key: str
+    title: str
+    context: str
+    indications: list[str] = []
+    qualifiers: list[Literal["no-consensus", "typical", "general-statement", "conditional"]] = []
+    dose: Range | None = None
+    duration: Range | None = None
+    interval: Range | None = None
+    text: str
+    note: str | None = None
+    cite: list[str]
+
+
+class Response(Fact):
+    onset: Range
+    condition: str
     repeat: str
+    cite: list[str]
+
+
+class Dosing(Fact):
+    regimens: list[Regimen]
+    response: Response
     premedication: Premedication
     settings: list[Setting]
     cost: Cost
     supervision: Supervision
     note: str | None = None
     cite: list[str]
+
+
+class Superseded(Fact):
+    by: str  # kind/key of the fact carrying the current statement
+    reason: str
 
 
 class Indication(Fact):
@@ -213,6 +244,8 @@ class Indication(Fact):
     ) = None
     recommendation: Literal["none-made"] | None = None
     description: str | None = None
+    conflicts_with: list[str] = []
+    superseded: Superseded | None = None
     note: str | None = None
     cite: list[str]
 
@@ -234,9 +267,15 @@ class Interaction(Fact):
     type: Literal["drug-drug", "drug-food", "drug-test", "other"]
     effect: str
     effect_text: str | None = None
-    management: str
+    management: str | list[str]
+    products: list[str] = []
+    superseded: Superseded | None = None
     note: str | None = None
     cite: list[str]
+
+    @property
+    def managements(self) -> list[str]:
+        return [self.management] if isinstance(self.management, str) else self.management
 
 
 class Warning(Fact):
@@ -247,13 +286,24 @@ class Warning(Fact):
     population: str | None = None
     description: str
     mitigation: str | None = None
+    boxed: bool = False
+    comorbidity: list[str] = []
+    products: list[str] = []
+    class_wide: bool = False
     note: str | None = None
     cite: list[str]
 
 
+class AgeMin(Fact):
+    value: int | float
+    unit: Literal["a", "mo", "wk", "d"]
+
+
 class PopulationCharacteristic(Fact):
-    concept: str
+    concept: str | None = None
     age: Range | None = None
+    age_min: AgeMin | None = None
+    age_text: str | None = None
 
 
 class Population(Fact):
@@ -261,6 +311,34 @@ class Population(Fact):
     name: str
     description: str
     characteristics: list[PopulationCharacteristic]
+
+
+class Approval(Fact):
+    """A use a US prescribing information approves for one product."""
+
+    key: str
+    concept: str
+    intent: Literal["treatment", "prevention"] = "treatment"
+    comorbidity: list[str] = []
+    population: str | None = None
+    disease_status: str | None = None
+    text: str
+    note: str | None = None
+    cite: list[str]
+
+
+class UsProduct(Fact):
+    """An IVIG product licensed in the US, as its prescribing information describes it."""
+
+    key: str
+    name: str
+    holder: str
+    description: str
+    application: str | None = None
+    application_cite: list[str] = []
+    approvals: list[Approval]
+    not_verified: list[str] = []
+    cite: list[str]
 
 
 class Curated(Fact):
@@ -276,9 +354,20 @@ class Curated(Fact):
     interactions: list[Interaction] = []
     warnings: list[Warning] = []
     populations: list[Population] = []
+    label_sources: list[Source] = []
+    products: list[UsProduct] = []
+
+    @property
+    def all_sources(self) -> list[Source]:
+        """The two source pages, then the label-current documents."""
+        return [*self.sources, *self.label_sources]
+
+    def us_product(self, key: str) -> UsProduct:
+        return {p.key: p for p in self.products}[key]
 
     def population(self, key: str) -> Population:
         return {p.key: p for p in self.populations}[key]
 
     def locators(self) -> dict[str, tuple[Source, Section, OutlineItem]]:
-        return {loc: (src, s, i) for src in self.sources for loc, (s, i) in src.locators().items()}
+        return {loc: (src, s, i) for src in self.all_sources
+                for loc, (s, i) in src.locators().items()}

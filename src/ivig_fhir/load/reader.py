@@ -170,13 +170,15 @@ _CONCEPT_FIELDS = {
     "Indication": ("concept", "comorbidity"),
     "UndesirableEffect": ("concept", "manifestations"),
     "Interaction": ("interactant", "effect"),
-    "Warning": ("concept", "examples"),
+    "Warning": ("concept", "examples", "comorbidity"),
     "PopulationCharacteristic": ("concept",),
+    "Approval": ("concept", "comorbidity"),
 }
 _POPULATION_FIELDS = {"Indication": ("population",), "Warning": ("population",),
-                      "Cost": ("population",)}
-_KEYED_LISTS = ("sources", "concepts", "indications", "undesirable_effects", "interactions",
-                "warnings", "populations")
+                      "Cost": ("population",), "Approval": ("population",)}
+_PRODUCT_FIELDS = {"Warning": ("products",), "Interaction": ("products",)}
+_KEYED_LISTS = ("all_sources", "concepts", "indications", "undesirable_effects",
+                "interactions", "warnings", "populations", "products")
 
 
 def check_references(curated: Curated) -> list[Problem]:
@@ -187,12 +189,22 @@ def check_references(curated: Curated) -> list[Problem]:
     problems += _duplicates(curated.product.characteristics, "key")
     problems += _duplicates(curated.product.mechanisms, "key")
     problems += _duplicates(curated.dosing.settings, "key")
-    for source in curated.sources:
+    problems += _duplicates(curated.dosing.regimens, "key")
+    for product in curated.products:
+        problems += _duplicates(product.approvals, "key")
+    for source in curated.all_sources:
         problems += _duplicates(source.sections, "id")
         for section in source.sections:
             problems += _duplicates(section.items, "id")
     concepts = {c.key for c in curated.concepts}
     populations = {p.key for p in curated.populations}
+    products = {p.key for p in curated.products}
+    facts = {**{f"indication/{i.key}": i for i in curated.indications},
+             **{f"interaction/{i.key}": i for i in curated.interactions},
+             **{f"{w.kind}/{w.key}": w for w in curated.warnings},
+             **{f"indication/{p.key}-{a.key}": a for p in curated.products for a in p.approvals}}
+    effects = {u.key for u in curated.undesirable_effects}
+    indications = {i.key for i in curated.indications}
     locators = curated.locators()
     for fact in walk(curated):
         kind = type(fact).__name__
@@ -206,6 +218,22 @@ def check_references(curated: Curated) -> list[Problem]:
             for field, key in _values(fact, name):
                 if key not in populations:
                     problems.append(problem_at(fact.at, field, f"unknown population '{key}'"))
+        for name in _PRODUCT_FIELDS.get(kind, ()):
+            for field, key in _values(fact, name):
+                if key not in products:
+                    problems.append(problem_at(fact.at, field, f"unknown product '{key}': add "
+                                               "it to products: (labels.yaml)"))
+        for field, key in _values(fact, "conflicts_with"):
+            if key not in effects:
+                problems.append(problem_at(fact.at, field, f"unknown undesirable effect '{key}'"))
+        if kind == "Regimen":
+            for field, key in _values(fact, "indications"):
+                if key not in indications:
+                    problems.append(problem_at(fact.at, field, f"unknown indication '{key}'"))
+        superseded = getattr(fact, "superseded", None)
+        if superseded is not None and superseded.by not in facts:
+            problems.append(problem_at(superseded.at, "by", f"'{superseded.by}' names no "
+                                       "indication, interaction or warning"))
         for field, cite in _values(fact, "cite"):
             if cite not in locators:
                 problems.append(problem_at(fact.at, field,
@@ -283,6 +311,8 @@ def _duplicates(items: list[Any], attr: str) -> list[Problem]:
 def check_seeds(curated: Curated, seeds_dir: Path) -> list[Problem]:
     problems = []
     for source in curated.sources:
+        if source.seed_file is None:
+            continue
         seed = seeds_dir / source.seed_file
         try:
             digest = hashlib.sha256(seed.read_bytes()).hexdigest()

@@ -1,6 +1,8 @@
 """Stage 3: curated facts -> FHIR resources. One module per resource family:
 
-    medication     Medication (the subject of every clinical use)
+    medication     Medication (the subject of the pages' clinical uses) and one
+                   MedicinalProductDefinition per US product of the label layer
+    regulated_authorization  RegulatedAuthorization (US approval) per product
     knowledge      MedicationKnowledge (product, dosing, cost, links)
     clinical_use   ClinicalUseDefinition (indication, undesirable effect, interaction, warning)
     adverse_event  AdverseEvent (potential) view of each reaction
@@ -23,9 +25,10 @@ from ivig_fhir.mapping.context import MapContext
 from ivig_fhir.mapping.definitions import code_systems, structure_definitions
 from ivig_fhir.mapping.knowledge import map_knowledge
 from ivig_fhir.mapping.mapped import Mapped
-from ivig_fhir.mapping.medication import map_medication
+from ivig_fhir.mapping.medication import map_medication, map_product_definition
 from ivig_fhir.mapping.population import map_population
 from ivig_fhir.mapping.provenance import map_document, map_provenances
+from ivig_fhir.mapping.regulated_authorization import map_authorization
 
 __all__ = ["Mapped", "map_curated"]
 
@@ -37,13 +40,15 @@ def map_curated(curated: Curated, *, adverse_events: bool = True,
     ctx = MapContext(curated)
     definitions = [Mapped(r, provenance=False)
                    for r in (*code_systems(ctx), *structure_definitions(ctx))]
-    documents = [map_document(ctx, s) for s in curated.sources]
+    documents = [map_document(ctx, s) for s in curated.all_sources]
     populations = [map_population(ctx, p) for p in curated.populations]
     medication = map_medication(ctx)
+    products = [map_product_definition(ctx, p) for p in curated.products]
     uses = map_clinical_uses(ctx)
+    authorizations = [map_authorization(ctx, p) for p in curated.products]
     knowledge = map_knowledge(ctx, uses)
     events = ([map_adverse_event(ctx, u) for u in curated.undesirable_effects]
               if adverse_events else [])
-    clinical = [medication, *uses, knowledge, *events]
+    clinical = [medication, *products, *uses, *authorizations, knowledge, *events]
     return apply_approvals(ctx, [*definitions, *documents, *populations, *clinical,
                                  *map_provenances(ctx, clinical)], approvals)

@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from ivig_fhir.load.curated import Concept, Curated, OutlineItem, Range, Section, Source
+from ivig_fhir.load.curated import (
+    Concept,
+    Curated,
+    OutlineItem,
+    Range,
+    Section,
+    Source,
+    UndesirableEffect,
+)
 from ivig_fhir.terminology.systems import UCUM
 
 JsonDict = dict[str, Any]
@@ -51,6 +59,9 @@ class MapContext:
     @cached_property
     def concepts(self) -> dict[str, Concept]:
         return {c.key: c for c in self.curated.concepts}
+
+    def effect(self, key: str) -> UndesirableEffect:
+        return {u.key: u for u in self.curated.undesirable_effects}[key]
 
     @cached_property
     def locators(self) -> dict[str, tuple[Source, Section, OutlineItem]]:

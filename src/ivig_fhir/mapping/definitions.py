@@ -58,13 +58,19 @@ CODE_SYSTEMS: dict[str, tuple[str, str, dict[str, tuple[str, str]]]] = {
             "composition": ("Composition", "What the product contains."),
             "manufacturing": ("Manufacturing", "How the product is made or purified."),
             "product-nature": ("Nature of the product", "What kind of product it is."),
+            "general-use": ("General statement of use",
+                            "A source's general statement of what the product is used for; "
+                            "not an indication."),
             "pharmacological-background": ("Pharmacological background",
                                            "Background on related therapies or disease "
                                            "mechanisms that explains a use."),
             "mechanism-of-action": ("Mechanism of action", "How the product is thought to act."),
             "onset-of-response": ("Onset of response",
                                   "When a response is usually observed after an infusion."),
-            "course-regimen": ("Course regimen", "Dose per course, course length, interval."),
+            "course-regimen": ("Course regimen", "Dose per course and course length, as one "
+                               "source states them."),
+            "infusion-interval": ("Infusion interval", "Interval between infusions, as one "
+                                  "source states it."),
             "dose-per-course": ("Dose per course", "Total dose given over one course."),
             "premedication": ("Premedication", "Medicines given before each infusion."),
             "cost-range-low": ("Cost, low end of range", "Lower bound of a cost range."),
@@ -77,27 +83,88 @@ CODE_SYSTEMS: dict[str, tuple[str, str, dict[str, tuple[str, str]]]] = {
                                  "Members receive the product described."),
         },
     ),
+    "fact-qualifier": (
+        "Qualifiers of a curated fact",
+        "What a reader or a rule must know about a statement before using it: the source's "
+        "own caveats, its condition, and the curation decisions on it (superseded, in "
+        "conflict, boxed warning).",
+        {
+            "no-consensus": ("No consensus", "The source states there is no consensus on this "
+                             "(e.g. on the ideal dose and schedule)."),
+            "typical": ("Typical, not prescriptive", "The source gives this as what is "
+                        "typical, not as a recommendation."),
+            "general-statement": ("General statement", "Stated generally by the source, not "
+                                  "for any particular use."),
+            "conditional": ("Conditional", "Holds only under the condition the source states "
+                            "(see the fact-condition extension)."),
+            "superseded": ("Superseded", "A statement of a source page replaced by a current "
+                           "authoritative source; kept for the record with status retired."),
+            "conflict": ("In conflict, held for review", "Contradicted by another fact of the "
+                         "export (e.g. a use that is also a listed adverse reaction); not for "
+                         "decision support until reviewed."),
+            "boxed-warning": ("Boxed warning", "A boxed warning of the US prescribing "
+                              "information."),
+            "label-current": ("US prescribing information or current guidance", "From the "
+                              "label-current layer, not from the two source pages."),
+        },
+    ),
 }
 
 # Core FHIR code systems used for standard codes next to the local ones.
 CORE_FREQUENCY = "http://hl7.org/fhir/undesirable-effect-frequency"
 CORE_FREQUENCY_CODES = {"common": "Common", "uncommon": "Uncommon", "rare": "Rare"}
 
-EXTENSIONS: dict[str, tuple[str, str, str, str]] = {
-    # id -> (title, description, context path, value type)
+EXTENSIONS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
+    # id -> (title, description, context paths, value type)
     "undesirable-effect-manifestation": (
         "Manifestation of an undesirable effect",
         "A sign or symptom by which the undesirable effect shows itself (e.g. neck stiffness "
         "in aseptic meningitis). ClinicalUseDefinition.undesirableEffect has no element for it.",
-        "ClinicalUseDefinition.undesirableEffect",
+        ("ClinicalUseDefinition.undesirableEffect",),
         "CodeableConcept",
     ),
     "source-locator": (
         "Locator within a source document",
         "Where in the source document the fact stands (section and item of the project's "
         "outline of that document), as 'source-key#section.item'.",
-        "Provenance.entity",
+        ("Provenance.entity",),
         "string",
+    ),
+    "fact-qualifier": (
+        "Qualifier of a curated fact",
+        "A caveat or decision on the statement (code from the fact-qualifier CodeSystem): "
+        "e.g. the source's 'no consensus', or that the statement holds only conditionally. "
+        "Dosing guidelines and drug characteristics have no element for it.",
+        ("MedicationKnowledge.indicationGuideline.dosingGuideline",
+         "MedicationKnowledge.definitional.drugCharacteristic"),
+        "CodeableConcept",
+    ),
+    "fact-condition": (
+        "Condition of a curated fact",
+        "The condition under which the source states the fact, in the source's sense (e.g. "
+        "'in those cases in which IVIG is thought to be effective').",
+        ("MedicationKnowledge.definitional.drugCharacteristic",),
+        "string",
+    ),
+    "superseded-by": (
+        "Superseded by",
+        "The ClinicalUseDefinition carrying the current statement that replaces this one (the "
+        "replaced one has status retired).",
+        ("ClinicalUseDefinition",),
+        "Reference",
+    ),
+    "supersession-reason": (
+        "Reason for supersession",
+        "Why the statement of a source page was replaced by a current authoritative source.",
+        ("ClinicalUseDefinition",),
+        "string",
+    ),
+    "conflicts-with": (
+        "Conflicts with",
+        "Another ClinicalUseDefinition of the export this one contradicts (e.g. a use that is "
+        "also a listed adverse reaction); see category 'conflict'.",
+        ("ClinicalUseDefinition",),
+        "Reference",
     ),
 }
 
@@ -149,13 +216,14 @@ def code_systems(ctx: MapContext) -> list[CodeSystem]:
 
 def structure_definitions(ctx: MapContext) -> list[StructureDefinition]:
     out = []
-    for id_, (title, description, context, value_type) in EXTENSIONS.items():
+    for id_, (title, description, contexts, value_type) in EXTENSIONS.items():
         url = extension_url(ctx, id_)
         out.append(StructureDefinition.model_validate({
             "resourceType": "StructureDefinition",
             "id": id_,
             "text": narrative(f"Extension: {title}", [
-                ("Description", description), ("Used on", context), ("Value type", value_type)]),
+                ("Description", description), ("Used on", list(contexts)),
+                ("Value type", value_type)]),
             "url": url,
             "version": ctx.version,
             "name": "".join(part.capitalize() for part in id_.split("-")),
@@ -168,7 +236,7 @@ def structure_definitions(ctx: MapContext) -> list[StructureDefinition]:
             "fhirVersion": "5.0.0",
             "kind": "complex-type",
             "abstract": False,
-            "context": [{"type": "element", "expression": context}],
+            "context": [{"type": "element", "expression": c} for c in contexts],
             "type": "Extension",
             "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension",
             "derivation": "constraint",

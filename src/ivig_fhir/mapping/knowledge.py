@@ -8,8 +8,17 @@ from collections.abc import Sequence
 from fhir.resources.clinicalusedefinition import ClinicalUseDefinition
 from fhir.resources.medicationknowledge import MedicationKnowledge
 
-from ivig_fhir.mapping.context import JsonDict, MapContext, fmt_range, reference, ucum_quantity
-from ivig_fhir.mapping.definitions import local_concept
+from ivig_fhir.load.curated import Indication, Regimen
+from ivig_fhir.mapping.clinical_use import cud_id
+from ivig_fhir.mapping.context import (
+    JsonDict,
+    MapContext,
+    fmt_range,
+    reference,
+    ucum_quantity,
+    ucum_range,
+)
+from ivig_fhir.mapping.definitions import extension, local_concept
 from ivig_fhir.mapping.mapped import Mapped
 from ivig_fhir.mapping.medication import MEDICATION_ID
 from ivig_fhir.mapping.narrative import Row, narrative
@@ -22,29 +31,6 @@ ATC_CLASSIFICATION = {"text": "Anatomical Therapeutic Chemical (ATC) classificat
 def map_knowledge(ctx: MapContext, clinical_uses: Sequence[Mapped]) -> Mapped:
     c = ctx.curated
     p, d = c.product, c.dosing
-    course_text = (f"{fmt_range(d.dose_per_course)} per course, given over "
-                   f"{fmt_range(d.course_duration, 'days')}; courses every "
-                   f"{fmt_range(d.interval, 'weeks')}")
-    course: JsonDict = {
-        "sequence": 1,
-        "text": course_text,
-        "additionalInstruction": [{"text": d.repeat}],
-        "timing": {"repeat": {
-            "duration": d.course_duration.low, "durationMax": d.course_duration.high,
-            "durationUnit": d.course_duration.unit,
-            "frequency": 1, "period": d.interval.low, "periodMax": d.interval.high,
-            "periodUnit": d.interval.unit,
-        }},
-        "route": ctx.concept(p.route),
-        "doseAndRate": [{
-            "type": local_concept(ctx, "ivig-knowledge", "dose-per-course"),
-            "doseRange": {"low": ucum_quantity(d.dose_per_course.low, d.dose_per_course.unit),
-                          "high": ucum_quantity(d.dose_per_course.high,
-                                                d.dose_per_course.unit)},
-        }],
-    }
-    if d.dose_per_course.note:
-        course["additionalInstruction"].append({"text": d.dose_per_course.note})
     pre = d.premedication
     before = f"{fmt_range(pre.before_infusion, 'minutes')} before each infusion"
     premedication = []
@@ -71,9 +57,7 @@ def map_knowledge(ctx: MapContext, clinical_uses: Sequence[Mapped]) -> Mapped:
         else:
             entry["valueString"] = ch.text
         characteristics.append(entry)
-    characteristics.append({"type": local_concept(ctx, "ivig-knowledge", "onset-of-response"),
-                            "valueString": f"{fmt_range(d.onset_of_response, 'weeks')} after "
-                                           "infusion"})
+    characteristics.append(_response(ctx))
     cost = d.cost
     per = f"per {cost.per}" + (f", {c.population(cost.population).name}"
                                 if cost.population else "")
@@ -85,7 +69,7 @@ def map_knowledge(ctx: MapContext, clinical_uses: Sequence[Mapped]) -> Mapped:
     data: JsonDict = {
         "resourceType": "MedicationKnowledge",
         "id": KNOWLEDGE_ID,
-        "text": narrative(p.name, _rows(ctx, course_text, before, per, indication_uses)),
+        "text": narrative(p.name, _rows(ctx, before, per, indication_uses)),
         "identifier": [ctx.identifier("medication-knowledge", p.key)],
         "code": {**ctx.concept(p.concept, p.name), "coding": _unique([
             *ctx.concept(p.concept).get("coding", []),
@@ -100,20 +84,18 @@ def map_knowledge(ctx: MapContext, clinical_uses: Sequence[Mapped]) -> Mapped:
         "associatedMedication": [reference("Medication", MEDICATION_ID, p.name)],
         "monograph": [{"type": {"text": "Source document"},
                        "source": reference("DocumentReference", document_id(s.key), s.title)}
-                      for s in c.sources],
+                      for s in c.all_sources],
         "preparationInstruction": "\n\n".join(f"**{s.when}:** {s.text}" for s in d.settings),
         "cost": costs,
         "clinicalUseIssue": [reference("ClinicalUseDefinition", m.id)
                              for m in clinical_uses],
-        "indicationGuideline": [{"dosingGuideline": [{
-            "treatmentIntent": {"text": "Typical regimen across uses; the source notes no "
-                                        "consensus on the ideal dose and schedule"},
-            "dosage": [
-                {"type": local_concept(ctx, "ivig-knowledge", "course-regimen"),
-                 "dosage": [course]},
-                {"type": local_concept(ctx, "ivig-knowledge", "premedication"),
-                 "dosage": premedication},
-            ],
+        # One guideline per source statement, never one regimen for every use: the per-course
+        # range belongs to the infantile-spasms page, the interval to the IVIG-uses page.
+        "indicationGuideline": [*(_regimen(ctx, r) for r in d.regimens), {"dosingGuideline": [{
+            "treatmentIntent": {"text": "Premedication before infusions (infantile-spasms page; "
+                                        "typical, not mandatory)"},
+            "dosage": [{"type": local_concept(ctx, "ivig-knowledge", "premedication"),
+                        "dosage": premedication}],
         }]}],
         "medicineClassification": [
             {"type": ATC_CLASSIFICATION, "classification": [ctx.concept(k)]}
@@ -131,10 +113,66 @@ def map_knowledge(ctx: MapContext, clinical_uses: Sequence[Mapped]) -> Mapped:
         },
     }
     data = {k: v for k, v in data.items() if v is not None}
-    cites = {*p.cite, *d.cite, *d.premedication.cite, *d.cost.cite,
+    cites = {*p.cite, *d.cite, *d.premedication.cite, *d.cost.cite, *d.response.cite,
+             *(x for r in d.regimens for x in r.cite),
              *(x for ch in p.characteristics for x in ch.cite),
              *(x for m in p.mechanisms for x in m.cite)}
     return Mapped(MedicationKnowledge.model_validate(data), tuple(sorted(cites)), p.at)
+
+
+def _regimen(ctx: MapContext, r: Regimen) -> JsonDict:
+    """One dosing statement as its source gives it: dose and course length, or an interval,
+    with the source's context and caveats (qualifier extension) kept in structure."""
+    p = ctx.curated.product
+    dosage: JsonDict = {"sequence": 1, "text": r.text, "route": ctx.concept(p.route)}
+    repeat: JsonDict = {}
+    if r.duration:
+        # The course length: the whole schedule lasts 1-5 days (bounds), not each infusion.
+        repeat["boundsRange"] = ucum_range(r.duration)
+    if r.interval:
+        repeat.update({"frequency": 1, "period": r.interval.low, "periodMax": r.interval.high,
+                       "periodUnit": r.interval.unit})
+    if repeat:
+        dosage["timing"] = {"repeat": repeat}
+    if r.dose:
+        dosage["doseAndRate"] = [{
+            "type": local_concept(ctx, "ivig-knowledge", "dose-per-course"),
+            "doseRange": ucum_range(r.dose)}]
+    kind = "course-regimen" if r.dose else "infusion-interval"
+    dosing: JsonDict = {
+        "treatmentIntent": {"text": r.context},
+        "dosage": [{"type": local_concept(ctx, "ivig-knowledge", kind, r.title),
+                    "dosage": [dosage]}],
+    }
+    if r.qualifiers:
+        dosing["extension"] = [
+            extension(ctx, "fact-qualifier", local_concept(ctx, "fact-qualifier", q))
+            for q in r.qualifiers]
+    guideline: JsonDict = {"dosingGuideline": [dosing]}
+    if r.indications:
+        guideline["indication"] = [{"reference": reference(
+            "ClinicalUseDefinition", cud_id("indication", k),
+            ctx.concepts[_indication(ctx, k).concept].display)} for k in r.indications]
+    return guideline
+
+
+def _indication(ctx: MapContext, key: str) -> Indication:
+    return {i.key: i for i in ctx.curated.indications}[key]
+
+
+def _response(ctx: MapContext) -> JsonDict:
+    """The response time only with its condition: the page says it of cases where IVIG is
+    thought to have worked, not of the product."""
+    resp = ctx.curated.dosing.response
+    return {
+        "extension": [
+            extension(ctx, "fact-qualifier", local_concept(ctx, "fact-qualifier", "conditional")),
+            extension(ctx, "fact-condition", resp.condition),
+        ],
+        "type": local_concept(ctx, "ivig-knowledge", "onset-of-response"),
+        "valueString": f"{resp.condition} Responses are usually seen "
+                       f"{fmt_range(resp.onset, 'weeks')} after the infusion. {resp.repeat}",
+    }
 
 
 def _cost_source(ctx: MapContext) -> str:
@@ -143,7 +181,7 @@ def _cost_source(ctx: MapContext) -> str:
     return source.title
 
 
-def _rows(ctx: MapContext, course: str, before: str, per: str,
+def _rows(ctx: MapContext, before: str, per: str,
           indications: Sequence[Mapped]) -> list[Row]:
     c = ctx.curated
     p, d = c.product, c.dosing
@@ -152,9 +190,9 @@ def _rows(ctx: MapContext, course: str, before: str, per: str,
         ("Route / form", f"{ctx.concepts[p.route].display}; {ctx.concepts[p.dose_form].display}"),
         ("Characteristics", [ch.text for ch in p.characteristics]),
         ("Mechanisms", [m.text for m in p.mechanisms]),
-        ("Typical regimen", course),
-        ("Onset of response", f"{fmt_range(d.onset_of_response, 'weeks')} after infusion"),
-        ("Repeat infusions", d.repeat),
+        ("Dosing statements", [f"{r.title}: {r.text} ({r.context})" for r in d.regimens]),
+        ("Response", f"{d.response.condition} Usually {fmt_range(d.response.onset, 'weeks')} "
+                     f"after infusion. {d.response.repeat}"),
         ("Premedication", ", ".join(ctx.concepts[a.concept].display
                                     for a in d.premedication.agents) + f" — {before}"),
         ("Care settings", [f"{s.when}: {s.text}" for s in d.settings]),

@@ -1,9 +1,12 @@
-"""IVIG as a Medication: the subject every ClinicalUseDefinition points to."""
+"""IVIG as a Medication (the subject of the source pages' ClinicalUseDefinitions) and each
+US product of the label layer as a MedicinalProductDefinition."""
 
 from __future__ import annotations
 
 from fhir.resources.medication import Medication
+from fhir.resources.medicinalproductdefinition import MedicinalProductDefinition
 
+from ivig_fhir.load.curated import UsProduct
 from ivig_fhir.mapping.context import MapContext
 from ivig_fhir.mapping.mapped import Mapped
 from ivig_fhir.mapping.narrative import narrative
@@ -28,3 +31,28 @@ def map_medication(ctx: MapContext) -> Mapped:
         "ingredient": [{"item": ctx.concept_ref(p.substance), "isActive": True}],
     })
     return Mapped(resource, tuple(p.cite), p.at)
+
+
+def product_definition_id(key: str) -> str:
+    return f"mpd-{key}"
+
+
+def map_product_definition(ctx: MapContext, product: UsProduct) -> Mapped:
+    """A US IVIG product as a MedicinalProductDefinition: what its RegulatedAuthorization and
+    its label's ClinicalUseDefinitions are about (RegulatedAuthorization.subject cannot be a
+    Medication)."""
+    p = ctx.curated.product
+    resource = MedicinalProductDefinition.model_validate({
+        "resourceType": "MedicinalProductDefinition",
+        "id": product_definition_id(product.key),
+        "text": narrative(product.name, [
+            ("Description", product.description), ("Licence holder", product.holder),
+            ("Route", ctx.concepts[p.route].display),
+            ("Not verified", product.not_verified)]),
+        "identifier": [ctx.identifier("product", product.key)],
+        "description": product.description,
+        "route": [ctx.concept(p.route)],
+        "name": [{"productName": product.name}],
+    })
+    cites = {*product.cite, *product.application_cite}
+    return Mapped(resource, tuple(sorted(cites)), product.at)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fhir.resources.group import Group
 
 from ivig_fhir.load.curated import Population
-from ivig_fhir.mapping.context import JsonDict, MapContext, fmt_range, ucum_range
+from ivig_fhir.mapping.context import JsonDict, MapContext, fmt_range, ucum_quantity, ucum_range
 from ivig_fhir.mapping.definitions import local_concept
 from ivig_fhir.mapping.mapped import Mapped
 from ivig_fhir.mapping.narrative import narrative
@@ -19,13 +19,27 @@ def group_id(key: str) -> str:
 def map_population(ctx: MapContext, pop: Population) -> Mapped:
     characteristics: list[JsonDict] = []
     rows: list[tuple[str, str | None]] = []
+    age = local_concept(ctx, "ivig-knowledge", "age")
     for c in pop.characteristics:
-        # Receiving the product is what defines recipients; any other concept is a condition.
-        code = "receives-product" if c.concept == ctx.curated.product.concept else "has-condition"
-        characteristics.append({"code": local_concept(ctx, "ivig-knowledge", code),
-                                "valueCodeableConcept": ctx.concept(c.concept), "exclude": False})
-        rows.append((local_concept(ctx, "ivig-knowledge", code)["text"],
-                     ctx.concepts[c.concept].display))
+        if c.concept:
+            # Receiving the product defines recipients; any other concept is a condition.
+            code = ("receives-product" if c.concept == ctx.curated.product.concept
+                    else "has-condition")
+            characteristics.append({"code": local_concept(ctx, "ivig-knowledge", code),
+                                    "valueCodeableConcept": ctx.concept(c.concept),
+                                    "exclude": False})
+            rows.append((local_concept(ctx, "ivig-knowledge", code)["text"],
+                         ctx.concepts[c.concept].display))
+        if c.age_min:
+            # An open-ended range: "2 years and older" has no upper bound to invent.
+            characteristics.append({"code": age, "valueRange": {
+                "low": ucum_quantity(c.age_min.value, c.age_min.unit)}, "exclude": False})
+            rows.append(("Age", f"{c.age_min.value:g} {c.age_min.unit} and older"))
+        if c.age_text:
+            # Where the source names an age group without bounds, the group stays words.
+            characteristics.append({"code": age, "valueCodeableConcept": {"text": c.age_text},
+                                    "exclude": False})
+            rows.append(("Age", c.age_text))
         if c.age:
             characteristics.append({"code": local_concept(ctx, "ivig-knowledge", "age"),
                                     "valueRange": ucum_range(c.age), "exclude": False})

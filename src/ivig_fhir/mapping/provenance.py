@@ -19,23 +19,38 @@ def document_id(source_key: str) -> str:
     return f"src-{source_key}"
 
 
+DOCUMENT_TYPE = {
+    "source-page": "Web page (plain-text capture)",
+    "prescribing-information": "US prescribing information (label text)",
+    "immunization-guidance": "US immunization guidance",
+    "label-summary": "Summary of a US label (manufacturer or drug-information page)",
+}
+
+
 def map_document(ctx: MapContext, source: Source) -> Mapped:
     items = sum(len(s.items) for s in source.sections)
+    identifiers = [ctx.identifier("source-document", source.key)]
+    if source.sha256:
+        identifiers.append({"system": "urn:ietf:rfc:3986", "value": f"urn:sha256:{source.sha256}"})
+    attachment = {"contentType": "text/plain" if source.seed_file else "text/html",
+                  "language": "en", "title": source.title}
+    if source.url:
+        attachment["url"] = source.url
     resource = DocumentReference.model_validate({
         "resourceType": "DocumentReference",
         "id": document_id(source.key),
         "text": narrative(source.title, [
             ("Description", source.description), ("Audience", source.audience),
+            ("Publisher", source.publisher), ("Address", source.url),
+            ("Document date", source.document_date), ("Read on", source.read_on),
             ("Outline", f"{len(source.sections)} sections, {items} items"),
             ("SHA-256", source.sha256)]),
-        "identifier": [ctx.identifier("source-document", source.key),
-                       {"system": "urn:ietf:rfc:3986", "value": f"urn:sha256:{source.sha256}"}],
+        "identifier": identifiers,
         "status": "current",
         "docStatus": "final",
-        "type": {"text": "Web page (plain-text capture)"},
+        "type": {"text": DOCUMENT_TYPE[source.kind]},
         "description": source.description,
-        "content": [{"attachment": {"contentType": "text/plain", "language": "en",
-                                    "title": source.title}}],
+        "content": [{"attachment": attachment}],
     })
     return Mapped(resource, (), source.at, provenance=False)
 

@@ -1,0 +1,183 @@
+"""Facts in their context (issue 11 item 4) and the label-current safety layer (item 5),
+asserted on the built export: what a decision-support rule sees, and what it must not see."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ivig_fhir.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "source_data"
+EXT = "https://ivig-fhir.org/fhir/StructureDefinition/"
+runner = CliRunner()
+
+Resources = dict[str, dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Resources:
+    out = tmp_path_factory.mktemp("facts") / "out"
+    result = runner.invoke(app, ["build", "--source", str(SOURCE), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    bundle = json.loads((out / "ivig-fhir-bundle.json").read_text())
+    return {f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"]
+            for e in bundle["entry"]}
+
+
+def _codes(concept: dict[str, Any]) -> set[str]:
+    return {c["code"] for c in concept.get("coding", [])}
+
+
+def _categories(cud: dict[str, Any]) -> set[str]:
+    return {c["coding"][0]["code"] for c in cud.get("category", []) if "coding" in c}
+
+
+def _status(cud: dict[str, Any]) -> str:
+    return str(cud["status"]["coding"][0]["code"])
+
+
+def _ext(resource: dict[str, Any], name: str) -> list[Any]:
+    return [next(v for k, v in e.items() if k.startswith("value"))
+            for e in resource.get("extension", []) if e["url"] == EXT + name]
+
+
+def _indications(export: Resources) -> list[dict[str, Any]]:
+    return [r for k, r in export.items()
+            if k.startswith("ClinicalUseDefinition/") and r["type"] == "indication"]
+
+
+def test_general_statements_and_mechanisms_are_not_indications(export: Resources) -> None:
+    ids = {r["id"] for r in _indications(export)}
+    assert not {"ind-immunodeficiency", "ind-autoimmune-disease",
+                "ind-immunosuppression-solid-organ-transplant",
+                "ind-immunosuppression-bone-marrow-transplant"} & ids
+    # No indication is coded D84.9 (any immunodeficiency) or targets a transplant status.
+    for cud in _indications(export):
+        assert not _codes(cud["indication"]["diseaseSymptomProcedure"]["concept"]) & {
+            "D84.9", "234532001", "Z94.0", "Z94.84"}, cud["id"]
+    mk = export["MedicationKnowledge/ivig-knowledge"]
+    general = [c for c in mk["definitional"]["drugCharacteristic"]
+               if c["type"]["coding"][0]["code"] == "general-use"]
+    assert len(general) == 2 and all("Not an indication" in c["valueString"] for c in general)
+
+
+def test_a_primary_immunodeficiency_patient_sees_no_off_label_use(export: Resources) -> None:
+    pi_code = "D80.9"  # whatever the concept's ICD-10-CM code, take it from the export
+    pi = export["ClinicalUseDefinition/ind-primary-humoral-immunodeficiency"]
+    pi_codes = _codes(pi["indication"]["diseaseSymptomProcedure"]["concept"]) or {pi_code}
+    hits = [c for c in _indications(export)
+            if _codes(c["indication"]["diseaseSymptomProcedure"]["concept"]) & pi_codes]
+    assert hits and all("fda-approved" in _categories(c) for c in hits)
+    assert not any("off-label" in _categories(c) for c in hits)
+
+
+def test_infection_prevention_in_cll_is_prevention_not_treatment(export: Resources) -> None:
+    for id_ in ("ind-b-cell-chronic-lymphocytic-leukemia",
+                "ind-gammagard-sd-cll-infection-prevention"):
+        ind = export[f"ClinicalUseDefinition/{id_}"]["indication"]
+        assert ind["intendedEffect"]["concept"]["coding"][0]["code"] == "prevention"
+        assert "C91.10" in _codes(ind["comorbidity"][0]["concept"])
+        assert "C91.10" not in _codes(ind["diseaseSymptomProcedure"]["concept"])
+
+
+def test_conditions_restrictions_and_wording_are_kept(export: Resources) -> None:
+    mk = export["MedicationKnowledge/ivig-knowledge"]
+    onset = next(c for c in mk["definitional"]["drugCharacteristic"]
+                 if c["type"]["coding"][0]["code"] == "onset-of-response")
+    assert "thought to be effective" in _ext(onset, "fact-condition")[0]
+    assert _ext(onset, "fact-qualifier")[0]["coding"][0]["code"] == "conditional"
+    # Nonimmune thrombocytopenia: the unrestricted D69.6 is not the code of the use.
+    thrombo = export["ClinicalUseDefinition/ind-thrombocytopenia"]["indication"]
+    assert "D69.6" not in _codes(thrombo["diseaseSymptomProcedure"]["concept"])
+    assert "nonimmune" in thrombo["diseaseSymptomProcedure"]["concept"]["text"]
+    # Pediatric: a population Group with an age characteristic.
+    epilepsy = export["ClinicalUseDefinition/ind-pediatric-intractable-epilepsy"]
+    group = export[epilepsy["population"][0]["reference"]]
+    assert any(c["code"]["coding"][0]["code"] == "age" for c in group["characteristic"])
+    # "From multiple sclerosis": MS is a coded comorbidity of the optic neuritis use.
+    optic = export["ClinicalUseDefinition/ind-optic-neuritis"]["indication"]
+    assert optic["comorbidity"][0]["concept"]["text"] == "Multiple sclerosis"
+    # "Should" stays "should"; the supervised setting is words, not SNOMED CT Hospital.
+    for id_ in ("warn-physician-supervision", "warn-supervised-administration"):
+        text = export[f"ClinicalUseDefinition/{id_}"]["warning"]["description"]
+        assert "should" in text and " must " not in text
+    setting = export["ClinicalUseDefinition/warn-setting-first-infusion-supervised-setting"]
+    assert "code" not in setting["warning"]
+    assert "22232009" not in json.dumps(export)
+
+
+def test_a_use_that_is_also_an_adverse_reaction_is_held_for_review(export: Resources) -> None:
+    use = export["ClinicalUseDefinition/ind-acute-kidney-failure"]
+    reaction = export["ClinicalUseDefinition/ue-acute-kidney-failure"]
+    assert _status(use) == "draft" and "conflict" in _categories(use)
+    assert _ext(use, "conflicts-with") == [{"reference": reaction["resourceType"] + "/"
+                                            + reaction["id"]}]
+    # The safety fact stays in force and unflagged; its narrative names the held use.
+    assert _status(reaction) == "active" and "conflict" not in _categories(reaction)
+    assert use["id"] in reaction["text"]["div"]
+
+
+def test_superseded_page_statements_point_to_the_current_fact(export: Resources) -> None:
+    old = export["ClinicalUseDefinition/int-vaccines"]
+    assert _status(old) == "retired" and "superseded" in _categories(old)
+    new = export[_ext(old, "superseded-by")[0]["reference"]]
+    assert _status(new) == "active"
+    management = " ".join(m["text"] for m in new["interaction"]["management"])
+    for months in ("8 months", "10 months", "11 months"):
+        assert months in management
+    assert "ACIP" in _ext(old, "supersession-reason")[0]
+    derm = export["ClinicalUseDefinition/ind-dermatomyositis"]
+    assert _status(derm) == "retired"
+    approval = export[_ext(derm, "superseded-by")[0]["reference"]]
+    assert "fda-approved" in _categories(approval)
+    assert approval["subject"] == [{"reference": "MedicinalProductDefinition/mpd-octagam-10",
+                                    "display": "Octagam 10%"}]
+
+
+def test_label_layer_boxed_warnings_contraindications_and_approvals(export: Resources) -> None:
+    for id_ in ("warn-boxed-thrombosis", "warn-boxed-renal-failure"):
+        boxed = export[f"ClinicalUseDefinition/{id_}"]
+        assert {"boxed-warning", "label-current"} <= _categories(boxed)
+        assert boxed["subject"][0]["reference"] == "Medication/ivig"  # class-wide
+    proline = export["ClinicalUseDefinition/ci-hyperprolinemia"]
+    assert [s["reference"] for s in proline["subject"]] == ["MedicinalProductDefinition/"
+                                                             "mpd-privigen"]
+    iga = export["ClinicalUseDefinition/ci-iga-deficiency-with-anti-iga-antibodies"]
+    assert "D80.2" in _codes(iga["contraindication"]["comorbidity"][0]["concept"])
+    assert "coding" not in iga["contraindication"]["diseaseSymptomProcedure"]["concept"]
+    authorizations = [r for k, r in export.items() if k.startswith("RegulatedAuthorization/")]
+    assert len(authorizations) == 4
+    for ra in authorizations:
+        assert ra["region"][0]["coding"][0] == {"system": "urn:iso:std:iso:3166", "code": "US"}
+        assert ra["subject"][0]["reference"] in export
+        for use in ra["indication"]:
+            cud = export[use["reference"]["reference"]]
+            assert cud["subject"] == ra["subject"] and "fda-approved" in _categories(cud)
+    sd = export["RegulatedAuthorization/ra-gammagard-sd"]
+    assert {"value": "BLA103133"}.items() <= sd["identifier"][1].items()
+    # Every label-layer fact names the document it was read in, with its address.
+    prov = export["Provenance/prov-ci-hyperprolinemia"]
+    docs = [export[e["what"]["reference"]] for e in prov["entity"] if "reference" in e["what"]]
+    assert docs and all(d["content"][0]["attachment"]["url"].startswith("https://")
+                        for d in docs)
+
+
+def test_a_supersession_naming_no_fact_is_refused_at_its_line(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    shutil.copytree(SOURCE, source)
+    path = source / "indications.yaml"
+    text = path.read_text()
+    old = "by: indication/octagam-10-dermatomyositis"
+    assert old in text
+    path.write_text(text.replace(old, "by: indication/octagam-10-typo"))
+    result = runner.invoke(app, ["build", "--source", str(source), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    line = next(x for x in result.output.splitlines() if "octagam-10-typo" in x)
+    assert line.startswith(f"{path}:") and line.split(":")[1].isdigit(), line
