@@ -7,6 +7,7 @@
     population     Group (definitional populations)
     provenance     DocumentReference per source, Provenance per clinical resource
     definitions    the export's own CodeSystems and extension StructureDefinitions
+    valueset       one ValueSet (with expansion) per concept a rule matches on
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ivig_fhir.mapping.mapped import Mapped
 from ivig_fhir.mapping.medication import map_medication
 from ivig_fhir.mapping.population import map_population
 from ivig_fhir.mapping.provenance import map_document, map_provenances
+from ivig_fhir.mapping.valueset import map_value_sets
 
 __all__ = ["Mapped", "map_curated"]
 
@@ -31,6 +33,7 @@ def map_curated(curated: Curated, *, adverse_events: bool = True) -> list[Mapped
     ctx = MapContext(curated)
     definitions = [Mapped(r, provenance=False)
                    for r in (*code_systems(ctx), *structure_definitions(ctx))]
+    definitions += map_value_sets(ctx)
     documents = [map_document(ctx, s) for s in curated.sources]
     populations = [map_population(ctx, p) for p in curated.populations]
     medication = map_medication(ctx)

@@ -173,6 +173,7 @@ def _check_icd10cm(concept: Concept) -> list[Problem]:
                                 "'siblings' which of them the concept covers (and add those as "
                                 "narrower codes), or use the category with descendants"))
         for at, label_, text in cm.tabular_notes(code):
+            text = " ".join(text.split())  # the release breaks notes over lines
             where = f"{label}: tabular {label_} at {at}: {text}"
             if "not for inpatient" in text.lower():
                 problems.append(_at(coding.at, "code", f"{where}; refused in definitional "
