@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from ivig_fhir.cli import build, coverage, diff, terminology, upload, validate
+from ivig_fhir.cli import build, coverage, diff, match, terminology, upload, validate
 from ivig_fhir.cli._common import err
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ terminology_app.command("check")(terminology.terminology_check)
 app.command("coverage")(coverage.coverage_cmd)
 app.command()(validate.validate)
 app.command("diff")(diff.diff_cmd)
+app.command("match")(match.match_cmd)
 app.command()(upload.upload)
 
 
