@@ -29,7 +29,7 @@ MATCHABLE = {
     "Indication": ("concept", "comorbidity"),
     "UndesirableEffect": ("concept", "manifestations"),
     "Interaction": ("interactant", "effect"),
-    "Warning": ("concept", "examples"),
+    "Warning": ("concept",),  # examples stay text: ClinicalUseDefinition.warning has no slot
     "Setting": ("concept",),
     "PopulationCharacteristic": ("concept",),
 }
