@@ -24,15 +24,18 @@ from ivig_fhir.terminology.systems import ICD10CM
 
 MATCHED_SCOPES = ("equivalent", "narrower")
 
-# Curated facts a rule matches a patient against, and the fields that name their concepts.
-MATCHABLE = {
-    "Indication": ("concept", "comorbidity"),
-    "UndesirableEffect": ("concept", "manifestations"),
-    "Interaction": ("interactant", "effect"),
-    "Warning": ("concept",),  # examples stay text: ClinicalUseDefinition.warning has no slot
-    "Setting": ("concept",),
-    "PopulationCharacteristic": ("concept",),
-}
+# Every curated field that names a concept (load.reader), less those that describe the product
+# rather than a patient, and warning examples, which stay text (ClinicalUseDefinition.warning
+# has no slot for them). A fact type added later is matchable by default.
+_NOT_PATIENT = {"Product", "Mechanism", "Agent"}
+_TEXT_ONLY = {("Warning", "examples")}
+
+
+def _matchable() -> dict[str, tuple[str, ...]]:
+    from ivig_fhir.load.reader import _CONCEPT_FIELDS as CONCEPT_FIELDS
+
+    return {kind: tuple(f for f in fields if (kind, f) not in _TEXT_ONLY)
+            for kind, fields in CONCEPT_FIELDS.items() if kind not in _NOT_PATIENT}
 
 
 @dataclass(frozen=True, order=True)
@@ -77,7 +80,7 @@ def matchable_keys(curated: Curated) -> list[str]:
     """Keys of the concepts a rule matches on, in concept-table order."""
     used: set[str] = set()
     for fact in walk(curated):
-        for field in MATCHABLE.get(type(fact).__name__, ()):
+        for field in _matchable().get(type(fact).__name__, ()):
             used.update(_keys(fact, field))
     return [c.key for c in curated.concepts if c.key in used]
 
@@ -86,7 +89,7 @@ def uses_of(curated: Curated) -> dict[str, list[str]]:
     """concept key -> the kinds of fact that name it (e.g. 'Indication.concept')."""
     out: dict[str, list[str]] = {}
     for fact in walk(curated):
-        for field in MATCHABLE.get(type(fact).__name__, ()):
+        for field in _matchable().get(type(fact).__name__, ()):
             for key in _keys(fact, field):
                 out.setdefault(key, []).append(f"{type(fact).__name__}.{field}")
     return out
