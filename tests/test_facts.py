@@ -83,8 +83,8 @@ def test_infection_prevention_in_cll_is_prevention_not_treatment(export: Resourc
                 "ind-gammagard-sd-cll-infection-prevention"):
         ind = export[f"ClinicalUseDefinition/{id_}"]["indication"]
         assert ind["intendedEffect"]["concept"]["coding"][0]["code"] == "prevention"
-        assert "C91.10" in _codes(ind["comorbidity"][0]["concept"])
-        assert "C91.10" not in _codes(ind["diseaseSymptomProcedure"]["concept"])
+        assert "C91.1" in _codes(ind["comorbidity"][0]["concept"])
+        assert "C91.1" not in _codes(ind["diseaseSymptomProcedure"]["concept"])
 
 
 def test_conditions_restrictions_and_wording_are_kept(export: Resources) -> None:

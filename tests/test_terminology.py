@@ -180,7 +180,7 @@ def test_icd10cm_table_is_the_package_release_and_is_cached(
     try:
         fresh = icd10cm.release()
         assert [p.name for p in tmp_path.iterdir()] == [
-            f"icd10cm-{fresh.name.split()[1]}-{sys.implementation.cache_tag}"
+            f"icd10cm-{fresh.name.split()[1]}-v{icd10cm.LAYOUT}-{sys.implementation.cache_tag}"
             ".marshal"]
         icd10cm.release.cache_clear()
         cached = icd10cm.release()
@@ -193,3 +193,59 @@ def test_icd10cm_table_is_the_package_release_and_is_cached(
     assert cached.description("A00-A09") is None  # a block is not a code
     assert cached.description("G610") is None  # codes are written with the dot
     assert "April 1, 2026" in cached.name
+
+
+# Each edit breaks one ICD-10-CM convention or the scope rule in the concept table: (code line
+# that anchors it, text after the anchor to replace, replacement, line the error must name,
+# message). The line is given as the text it starts with, searched from the anchor back/on.
+CONVENTION_EDITS = [
+    ("        code: T88.6\n", "        code: T88.6\n", "        code: T88.6XXA\n",
+     "        code: T88.6XXA", "carries a 7th character (initial encounter)"),
+    ("        code: G70.0\n", "        descendants: true\n", "        descendants: false\n",
+     "        code: G70.0", "is a category (not billable)"),
+    ("        code: '75053002'\n", "        scope: equivalent\n", "        scope: broader\n",
+     "        scope: broader", "broader than the concept, which a use names"),
+    ("        code: G35\n", "        code: G35\n", "        code: G35.D\n",
+     "        code: G35.D", "is an 'unspecified' leaf"),
+    ("        code: B20\n", "        scope: narrower\n", "        scope: equivalent\n",
+     "        scope: equivalent", "sends Z21 elsewhere"),
+    ("        code: G61.82\n", "        scope: equivalent\n", "",
+     "      - system:", "record its scope against the concept"),
+    ("        code: G61.0\n", "        code: G61.0\n", "        code: T30.0\n",
+     "        code: T30.0", "not for inpatient use"),
+]
+
+
+def test_icd10cm_conventions_and_scope_are_checked_at_the_line(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(SOURCE, source)
+    path = source / "terminology.yaml"
+    text = path.read_text()
+    expected = []
+    # top to bottom, so an edit never moves the lines of one already placed
+    for anchor, old, new, marker, message in sorted(CONVENTION_EDITS,
+                                                    key=lambda e: text.index(e[0])):
+        assert text.count(anchor) == 1, anchor
+        at = text.index(anchor)
+        where = text.index(old, at)
+        text = text[:where] + new + text[where + len(old):]
+        # the marker line: after the anchor, or (a coding's first line) the last one before it
+        hit = text.find(marker, at) if marker.strip() != "- system:" else text.rfind(marker, 0, at)
+        expected.append((text[:hit].count("\n") + 1, message))
+    path.write_text(text)
+    result = runner.invoke(app, ["terminology", "check", "--source", str(source)])
+    assert result.exit_code == 2, result.output
+    for line, message in expected:
+        found = [x for x in result.output.splitlines() if message in x]
+        assert any(x.startswith(f"{path}:{line}:") and ": error: " in x for x in found), (
+            line, message, found)
+
+
+def test_tabular_notes_are_shown_against_the_concept() -> None:
+    result = runner.invoke(app, ["terminology", "check"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    excludes = _line_naming(result.output, "anaphylaxis: ICD-10-CM T88.6: tabular Excludes1")
+    assert ": information: " in excludes and "(T80.5-)" in excludes
+    assert any("hiv-infection: ICD-10-CM B20: tabular Use additional code" in x for x in lines)
+    assert not any(": error: " in x for x in lines)

@@ -8,7 +8,17 @@ import sys
 
 import typer
 
-from ivig_fhir.cli import approve, build, coverage, diff, review, terminology, upload, validate
+from ivig_fhir.cli import (
+    approve,
+    build,
+    coverage,
+    diff,
+    match,
+    review,
+    terminology,
+    upload,
+    validate,
+)
 from ivig_fhir.cli._common import err
 
 app = typer.Typer(
@@ -29,6 +39,7 @@ terminology_app.command("check")(terminology.terminology_check)
 app.command("coverage")(coverage.coverage_cmd)
 app.command()(validate.validate)
 app.command("diff")(diff.diff_cmd)
+app.command("match")(match.match_cmd)
 app.command()(upload.upload)
 app.command()(review.review)
 app.command()(approve.approve)

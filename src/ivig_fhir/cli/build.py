@@ -74,7 +74,13 @@ def build(
             write_tree(out, result.files, protected)
     except IvigFhirError as exc:
         raise fail(exc) from None
-    report(result.problems)
+    # The ICD-10-CM tabular notes shown against each concept are for the curator at
+    # `terminology check`; hundreds of them would bury a build's warnings.
+    notes = [p for p in result.problems if p.severity == "information"]
+    report(p for p in result.problems if p.severity != "information")
+    if notes:
+        err(f"{len(notes)} information notes (ICD-10-CM tabular notes and the like): "
+            "see `ivig-fhir terminology check`")
     if check:
         stale = compare_tree(out, result.files)
         for name, how in stale:

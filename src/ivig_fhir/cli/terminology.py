@@ -28,8 +28,12 @@ def terminology_check(source: SourceOpt = Path("source_data"), seeds: SeedsOpt =
     by_status = {s: sum(1 for c in codings if c.verified.status == s)
                  for s in ("release", "checked", "unverified")}
     uncoded = sum(len(c.uncoded) for c in curated.concepts)
+    scopes = {s: sum(1 for c in codings if c.scope == s)
+              for s in ("equivalent", "narrower", "broader")}
     typer.echo(f"{len(curated.concepts)} concepts, {len(codings)} codes: "
                f"{by_status['release']} checked against a shipped release, "
                f"{by_status['checked']} checked in a named source, "
                f"{by_status['unverified']} unverified (warnings above); "
-               f"{uncoded} deliberately uncoded; 0 errors")
+               f"{uncoded} deliberately uncoded; scope: {scopes['equivalent']} equivalent, "
+               f"{scopes['narrower']} narrower, {scopes['broader']} broader (left out); "
+               "0 errors")

@@ -267,6 +267,7 @@ _STEPS: dict[str, Callable[[JsonDict], JsonDict]] = {
     "Provenance": _provenance,
     "CodeSystem": _canonical,
     "StructureDefinition": _canonical,
+    "ValueSet": _canonical,
 }
 
 

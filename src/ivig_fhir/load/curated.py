@@ -95,11 +95,22 @@ class Verification(Fact):
     checked_on: str | None = None
 
 
+Scope = Literal["equivalent", "narrower", "broader"]
+
+
 class Coding(Fact):
     system: str
     code: str
     display: str
     version: str | None = None
+    # The code's meaning against the concept's: only `equivalent` codes go into the concept's
+    # CodeableConcept; `equivalent` and `narrower` ones into its ValueSet; `broader` never.
+    scope: Scope | None = None
+    why: str | None = None
+    # ICD-10-CM: the ValueSet takes every code below this one in the tabular hierarchy.
+    descendants: bool = False
+    # An "unspecified" leaf whose category has other codes: which of them the concept covers.
+    siblings: str | None = None
     verified: Verification
 
 
@@ -108,11 +119,18 @@ class Uncoded(Fact):
     reason: str
 
 
+class Excluded(Fact):
+    code: str
+    why: str
+
+
 class Concept(Fact):
     key: str
     display: str
     codings: list[Coding]
     uncoded: list[Uncoded] = []
+    # ICD-10-CM codes a `descendants` coding would take that the concept does not cover.
+    exclude: list[Excluded] = []
     note: str | None = None
 
 

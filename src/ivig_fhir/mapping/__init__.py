@@ -10,6 +10,7 @@
     provenance     DocumentReference per source, Provenance per clinical resource
     definitions    the export's own CodeSystems and extension StructureDefinitions
     approval       the recorded sign-off: a Provenance per approval, approvalDate
+    valueset       one ValueSet (with expansion) per concept a rule matches on
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ivig_fhir.mapping.medication import map_medication, map_product_definition
 from ivig_fhir.mapping.population import map_population
 from ivig_fhir.mapping.provenance import map_document, map_provenances
 from ivig_fhir.mapping.regulated_authorization import map_authorization
+from ivig_fhir.mapping.valueset import map_value_sets
 
 __all__ = ["Mapped", "map_curated"]
 
@@ -40,6 +42,7 @@ def map_curated(curated: Curated, *, adverse_events: bool = True,
     ctx = MapContext(curated)
     definitions = [Mapped(r, provenance=False)
                    for r in (*code_systems(ctx), *structure_definitions(ctx))]
+    definitions += map_value_sets(ctx)
     documents = [map_document(ctx, s) for s in curated.all_sources]
     populations = [map_population(ctx, p) for p in curated.populations]
     medication = map_medication(ctx)

@@ -19,9 +19,14 @@ from ivig_fhir.load.curated import (
     Source,
     UndesirableEffect,
 )
+from ivig_fhir.terminology.check import SCOPED
+from ivig_fhir.terminology.members import Member, matchable_keys, members
 from ivig_fhir.terminology.systems import UCUM
 
 JsonDict = dict[str, Any]
+
+# The extension that links a CodeableConcept to the ValueSet of every code that counts as it.
+CONCEPT_VALUE_SET = "concept-value-set"
 
 # Prefix per resource family: keeps ids short, unique across families, and readable in a diff.
 PREFIX = {
@@ -67,17 +72,35 @@ class MapContext:
     def locators(self) -> dict[str, tuple[Source, Section, OutlineItem]]:
         return self.curated.locators()
 
+    @cached_property
+    def value_sets(self) -> dict[str, list[Member]]:
+        """concept key -> the codes that count as it, for every concept a rule matches on
+        (uses, reactions, interactions, warnings, populations) that has any."""
+        out = {}
+        for key in matchable_keys(self.curated):
+            found = members(self.concepts[key])
+            if found:
+                out[key] = found
+        return out
+
     def concept(self, key: str, text: str | None = None) -> JsonDict:
-        """A CodeableConcept with every verified or candidate code of the concept; the text is
-        the curated display, so a reader sees the name even where no code exists."""
+        """A CodeableConcept with the concept's verified codes that mean the same as it (FHIR
+        reads the codings of one CodeableConcept as equivalents: narrower codes live only in
+        the concept's ValueSet, linked by extension); the text is the curated display, so a
+        reader sees the name even where no code exists."""
         concept = self.concepts[key]
         codings = [
             {k: v for k, v in (("system", c.system), ("version", c.version), ("code", c.code),
                                ("display", c.display)) if v is not None}
             for c in concept.codings
             if c.verified.status != "unverified"  # a candidate code is reported, never shipped
+            and (c.system not in SCOPED or c.scope == "equivalent")
         ]
         out: JsonDict = {}
+        if key in self.value_sets:
+            out["extension"] = [{
+                "url": self.canonical("StructureDefinition", CONCEPT_VALUE_SET),
+                "valueCanonical": f"{self.canonical('ValueSet', key)}|{self.version}"}]
         if codings:
             out["coding"] = codings
         out["text"] = text or concept.display

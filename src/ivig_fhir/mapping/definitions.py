@@ -123,6 +123,17 @@ EXTENSIONS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
         ("ClinicalUseDefinition.undesirableEffect",),
         "CodeableConcept",
     ),
+    "concept-value-set": (
+        "Codes that count as this concept",
+        "The ValueSet (with its expansion) of every code a decision-support rule should match "
+        "as this concept: the codes equivalent to it and the codes of narrower concepts it "
+        "covers (for ICD-10-CM, categories with every code below them). The CodeableConcept "
+        "itself carries only codes equivalent to the concept, since FHIR reads its codings as "
+        "equivalents. The core extension valueset-reference says which value set a Coding was "
+        "chosen from, not which codes count as the concept, so it does not fit.",
+        ("CodeableConcept",),
+        "canonical",
+    ),
     "source-locator": (
         "Locator within a source document",
         "Where in the source document the fact stands (section and item of the project's "
@@ -246,10 +257,17 @@ def structure_definitions(ctx: MapContext) -> list[StructureDefinition]:
                 {"id": "Extension.extension", "path": "Extension.extension", "max": "0"},
                 {"id": "Extension.url", "path": "Extension.url", "patternUri": url},
                 {"id": "Extension.value[x]", "path": "Extension.value[x]", "min": 1,
-                 "type": [{"code": value_type}]},
+                 "type": [_type(value_type)]},
             ]},
         }))
     return out
+
+
+def _type(value_type: str) -> JsonDict:
+    if value_type == "canonical":  # every canonical extension here points at a ValueSet
+        return {"code": "canonical",
+                "targetProfile": ["http://hl7.org/fhir/StructureDefinition/ValueSet"]}
+    return {"code": value_type}
 
 
 def extension(ctx: MapContext, id_: str, value: JsonDict | str) -> JsonDict:

@@ -7,6 +7,22 @@
   a published source is a warning that names the reason.
 - ATC, RxNorm, EDQM: format checked; verification record required, unverified is a warning.
 - UCUM: every unit parses with ucumvert's UCUM grammar.
+
+Scope (ICD-10-CM and SNOMED CT codes, see terminology.members): every code records its scope
+against the concept and why; one equivalent code per system; a broader code is refused where
+the concept names a use (it would widen the use) and left out everywhere else. ICD-10-CM codes
+are further held to the tabular conventions of the release:
+
+- no 7th-character encounter codes (A/D/S: initial, subsequent, sequela) in definitional
+  content: the category without the 7th character, with its descendants, is the concept;
+- a category (non-billable) code takes `descendants`, or no billed code would ever match it;
+- an "unspecified" leaf whose category holds other codes records which of them the concept
+  covers (`siblings`), unless the concept's ValueSet already holds them all;
+- a code the release marks "not for inpatient use" is refused;
+- the Excludes1, use-additional and code-first notes of each code and its ancestors are shown
+  against the concept (information), and an Excludes1 that names another member of the same
+  ValueSet is an error for an `equivalent` code: a code that sends part of the concept
+  elsewhere is narrower than the concept.
 """
 
 from __future__ import annotations
@@ -22,23 +38,40 @@ from ivig_fhir.validate._codes import ucum_problem
 LAYER = "terminology"
 
 
+SCOPED = (ICD10CM, SNOMED)
+ENCOUNTER = {"A": "initial encounter", "D": "subsequent encounter", "S": "sequela"}
+
+
 def check_concepts(curated: Curated) -> list[Problem]:
+    from ivig_fhir.terminology.members import uses_of
+
+    uses = uses_of(curated)
     problems: list[Problem] = []
     for concept in curated.concepts:
-        problems += check_concept(concept)
+        problems += check_concept(concept, uses.get(concept.key, []))
     return problems
 
 
-def check_concept(concept: Concept) -> list[Problem]:
+def check_concept(concept: Concept, uses: list[str] | None = None) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[str] = set()
     for coding in concept.codings:
-        if coding.system in seen and coding.system != RXNORM:
+        if coding.system in SCOPED:
+            if coding.scope == "equivalent":
+                if coding.system in seen:
+                    problems.append(_at(coding.at, "scope", f"{concept.key}: two equivalent "
+                                        f"{NAMES[coding.system]} codes; one concept has one "
+                                        "equivalent code per system (others are narrower)"))
+                seen.add(coding.system)
+        elif coding.system in seen and coding.system != RXNORM:
             problems.append(_at(coding.at, "system", f"{concept.key}: two "
                                 f"{NAMES[coding.system]} codes; one concept takes one code per "
                                 "system"))
-        seen.add(coding.system)
+        else:
+            seen.add(coding.system)
         problems += _check_coding(concept.key, coding)
+        problems += _check_scope(concept, coding, uses or [])
+    problems += _check_icd10cm(concept)
     coded = {c.system for c in concept.codings}
     for uncoded in concept.uncoded:
         if uncoded.system in coded:
@@ -76,14 +109,97 @@ def _icd10cm_findings(label: str, code: str, display: str | None) -> list[Findin
     if official is None:
         return [("code", f"{label} is not in the ICD-10-CM release ({cm.name}); codes are "
                          "written with the dot", "error")]
-    found = []
     if display is not None and display != official:
-        found.append(("display", f"{label}: display must be the official description "
-                                 f"'{official}'", "error"))
-    if code in cm.categories:
-        found.append(("code", f"{label} is a category, not a billable code; use a more "
-                              "specific code where one fits", "warning"))
-    return found
+        return [("display", f"{label}: display must be the official description "
+                            f"'{official}'", "error")]
+    return []
+
+
+def is_encounter_code(code: str) -> bool:
+    """An ICD-10-CM code with a 7th character for the encounter (T88.6XXA, S72.001D...)."""
+    icd = code.replace(".", "")
+    return len(icd) == 7 and icd[-1] in ENCOUNTER and code not in icd10cm.release().categories
+
+
+def _check_scope(concept: Concept, coding: Coding, uses: list[str]) -> list[Problem]:
+    if coding.system not in SCOPED or coding.verified.status == "unverified":
+        return []
+    label = f"{concept.key}: {NAMES[coding.system]} {coding.code}"
+    if coding.scope is None or not coding.why:
+        return [_at(coding.at, "scope", f"{label}: record its scope against the concept "
+                                        "(scope: equivalent | narrower | broader) and why")]
+    if coding.scope != "broader":
+        return []
+    named_by_use = sorted({u for u in uses if u.startswith("Indication.")})
+    if named_by_use:
+        return [_at(coding.at, "scope", f"{label} is broader than the concept, which a use "
+                                        f"names ({', '.join(named_by_use)}): a broader code "
+                                        "would widen the use; remove it (the note can say why)")]
+    return [_at(coding.at, "scope", f"{label} is broader than the concept: left out of its "
+                                    "CodeableConcept and ValueSet", "warning")]
+
+
+def _check_icd10cm(concept: Concept) -> list[Problem]:
+    from ivig_fhir.terminology.members import members
+
+    icd = [c for c in concept.codings if c.system == ICD10CM]
+    if not icd:
+        return []
+    cm = icd10cm.release()
+    problems: list[Problem] = []
+    member_codes = {m.code for m in members(concept) if m.system == ICD10CM}
+    for coding in icd:
+        code = coding.code
+        if cm.description(code) is None:
+            continue  # reported by code_findings
+        label = f"{concept.key}: ICD-10-CM {code}"
+        if is_encounter_code(code):
+            problems.append(_at(coding.at, "code", f"{label} carries a 7th character "
+                                f"({ENCOUNTER[code[-1]]}): definitional content names the "
+                                f"condition, not an encounter; use {cm.parents[code]} with "
+                                "descendants: true"))
+        if code in cm.categories and not coding.descendants:
+            problems.append(_at(coding.at, "code", f"{label} is a category (not billable): mark "
+                                "it 'descendants: true', or no billed code would match it"))
+        if coding.descendants and code not in cm.categories:
+            problems.append(_at(coding.at, "descendants", f"{label} has no codes below it",
+                                "warning"))
+        parent = cm.parents.get(code)
+        siblings = [s for s in cm.children.get(parent or "", []) if s != code]
+        if ("unspecified" in cm.descriptions[code].lower() and code not in cm.categories
+                and siblings and not set(siblings) <= member_codes and not coding.siblings):
+            problems.append(_at(coding.at, "code", f"{label} is an 'unspecified' leaf; its "
+                                f"category {parent} also holds {', '.join(siblings)}: record in "
+                                "'siblings' which of them the concept covers (and add those as "
+                                "narrower codes), or use the category with descendants"))
+        for at, label_, text in cm.tabular_notes(code):
+            text = " ".join(text.split())  # the release breaks notes over lines
+            where = f"{label}: tabular {label_} at {at}: {text}"
+            if "not for inpatient" in text.lower():
+                problems.append(_at(coding.at, "code", f"{where}; refused in definitional "
+                                    "content"))
+            elif label_ in ("Excludes1", "Use additional code", "Code first", "Note"):
+                problems.append(_at(coding.at, "code", where, "information"))
+            if label_ == "Excludes1":
+                clash = sorted(c for c in member_codes if _names(text, c))
+                # Narrower codes may exclude each other (the concept is their union); a code
+                # equal to the concept cannot send part of the concept elsewhere.
+                if clash and coding.scope == "equivalent":
+                    problems.append(_at(coding.at, "scope", f"{label}: its Excludes1 ({text}) "
+                                        f"sends {', '.join(clash[:5])} elsewhere, yet they are "
+                                        "in the concept's ValueSet: the code is narrower than "
+                                        "the concept, not equivalent"))
+    return problems
+
+
+def _names(note: str, code: str) -> bool:
+    """Whether an Excludes1 text names `code`: '(T80.5-)' covers T80.5 and below, '(T88.6)' the
+    code itself and below, ranges 'A48.51-A48.52' their ends."""
+    for ref in re.findall(r"[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?", note):
+        if code == ref or code.startswith(ref + ("" if "." in ref else ".")) or (
+                "." in ref and code.startswith(ref)):
+            return True
+    return False
 
 
 def _check_coding(key: str, coding: Coding) -> list[Problem]:

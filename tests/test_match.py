@@ -1,0 +1,165 @@
+"""`ivig-fhir match`: realistic patient codes against the checked-in export, hits and non-hits.
+
+Each case is what a decision-support rule keyed on the export's ValueSets would see for one
+coded problem: the uses, warnings and reactions it must surface, and those it must not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ivig_fhir.cli import app
+from ivig_fhir.match import parse_code
+from ivig_fhir.problems import BadInput
+from ivig_fhir.terminology.systems import ICD10CM, SNOMED
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPORT = ROOT / "output" / "ivig-fhir-bundle.json"
+runner = CliRunner()
+
+PI = "ind-primary-humoral-immunodeficiency"
+# code -> (resources it must match, resources it must not match)
+CASES: dict[str, tuple[set[str], set[str]]] = {
+    # Myasthenia gravis in crisis: the exacerbation axis must not shut the patient out.
+    "G70.01": ({"ind-myasthenia-gravis"}, set()),
+    "G70.00": ({"ind-myasthenia-gravis"}, set()),
+    "http://snomed.info/sct|91637004": ({"ind-myasthenia-gravis"}, set()),
+    # Seropositive RA (M05.-) is rheumatoid arthritis; adult-onset Still's disease is not.
+    "M05.79": ({"ind-rheumatoid-arthritis"}, {"ind-juvenile-rheumatoid-arthritis"}),
+    "M05.A": ({"ind-rheumatoid-arthritis"}, set()),
+    "M06.1": (set(), {"ind-rheumatoid-arthritis"}),
+    "M08.00": ({"ind-juvenile-rheumatoid-arthritis"}, {"ind-rheumatoid-arthritis"}),
+    # Rh isoimmunisation of the newborn is hemolytic disease of the newborn.
+    "P55.0": ({"ind-hemolytic-disease-of-newborn"}, set()),
+    # Refractory infantile spasms: intractable codes reach both the spasms and intractable use;
+    # spasms coded 'not intractable' stay out of the intractable-epilepsy use.
+    "G40.824": ({"ind-infantile-spasms", "ind-pediatric-intractable-epilepsy"}, set()),
+    "G40.823": ({"ind-infantile-spasms", "ind-pediatric-intractable-epilepsy"}, set()),
+    "G40.822": ({"ind-infantile-spasms"}, {"ind-pediatric-intractable-epilepsy"}),
+    # Primary immunodeficiency: antibody defects and CVID; never drug-induced or unspecified
+    # immunodeficiency, never selective IgA deficiency (a warning, not the use).
+    "D80.0": ({PI}, set()),
+    "D80.1": ({PI}, set()),
+    "D83.9": ({PI}, set()),
+    "D84.821": (set(), {PI}),
+    "D84.9": (set(), {PI}),
+    "D80.2": ({"warn-iga-deficiency", "pop-iga-deficient-patients"}, {PI}),
+    "http://snomed.info/sct|29260007": ({"warn-iga-deficiency"}, {PI}),
+    # Kawasaki, ITP, CIDP, GBS, MMN: each its own use, no cross-talk.
+    "M30.3": ({"ind-kawasaki-disease", "ind-systemic-vasculitis"}, set()),
+    # The page's "thrombocytopenia (nonimmune)" has no code (D69.6 is broader): ITP must not
+    # reach it, and unspecified thrombocytopenia reaches neither use.
+    "D69.3": ({"ind-immune-thrombocytopenic-purpura"}, {"ind-thrombocytopenia"}),
+    "D69.6": (set(), {"ind-immune-thrombocytopenic-purpura", "ind-thrombocytopenia"}),
+    "G61.81": ({"ind-cidp"}, {"ind-guillain-barre-syndrome",
+                              "ind-multifocal-motor-neuropathy"}),
+    "G61.0": ({"ind-guillain-barre-syndrome"}, {"ind-cidp"}),
+    "G61.82": ({"ind-multifocal-motor-neuropathy"}, {"ind-cidp"}),
+    # CLL (with or without remission; the hypogammaglobulinaemia code is not CLL).
+    "C91.10": ({"ind-b-cell-chronic-lymphocytic-leukemia"}, set()),
+    "C91.11": ({"ind-b-cell-chronic-lymphocytic-leukemia"}, set()),
+    "C91.00": (set(), {"ind-b-cell-chronic-lymphocytic-leukemia"}),
+    # Anaphylaxis to a correctly given drug is the reaction; anaphylaxis NOS (T78.2, whose
+    # Excludes1 sends drug reactions to T88.6) and anaphylaxis to a vaccine are not.
+    "T88.6XXA": ({"ue-anaphylaxis"}, set()),
+    "T88.6XXD": ({"ue-anaphylaxis"}, set()),
+    "T78.2XXA": (set(), {"ue-anaphylaxis"}),
+    "T80.52XA": (set(), {"ue-anaphylaxis"}),
+    # A use that is also a reaction: a rule sees both and must not surface one unreviewed.
+    "N17.9": ({"ue-acute-kidney-failure", "ind-acute-kidney-failure"}, set()),
+    "G03.0": ({"ue-aseptic-meningitis"}, set()),
+    "J45.909": ({"ind-asthma"}, set()),
+    # The blood-borne infection warning is about transmitting infection to any recipient; its
+    # examples (hepatitis C, HIV) are not conditions of the patient that trigger it.
+    "B18.2": (set(), {"warn-blood-borne-infection"}),
+    # HIV (asymptomatic status too) is the context of infection prophylaxis.
+    "Z21": ({"ind-infection-prophylaxis-hiv-infection"}, {"warn-blood-borne-infection"}),
+    "B20": ({"ind-infection-prophylaxis-hiv-infection"}, set()),
+    # GPA is both its own use and a systemic vasculitis; TTP has no code narrow enough.
+    "M31.31": ({"ind-granulomatosis-with-polyangiitis", "ind-systemic-vasculitis"}, set()),
+    "M31.19": (set(), {"ind-thrombotic-thrombocytopenic-purpura", "ind-systemic-vasculitis"}),
+    # Optic neuritis: the use names it with multiple sclerosis as comorbidity.
+    "H46.9": ({"ind-optic-neuritis"}, set()),
+    "G35.A": ({"ind-multiple-sclerosis", "ind-optic-neuritis"}, set()),
+}
+
+
+@pytest.fixture(scope="module")
+def answers() -> dict[str, dict[str, Any]]:
+    result = runner.invoke(app, ["match", *CASES, "--export", str(EXPORT), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    return {code: answer for code, answer in zip(CASES, found, strict=True)}
+
+
+def _ids(answer: dict[str, Any]) -> set[str]:
+    return {hit["resource"].split("/", 1)[1] for hit in answer["hits"]}
+
+
+@pytest.mark.parametrize("code", list(CASES))
+def test_patient_code_matches_what_it_should_and_nothing_it_should_not(
+        answers: dict[str, dict[str, Any]], code: str) -> None:
+    must, must_not = CASES[code]
+    ids = _ids(answers[code])
+    assert must <= ids, f"{code}: missing {must - ids}; got {sorted(ids)}"
+    assert not ids & must_not, f"{code}: must not match {ids & must_not}"
+
+
+def test_enough_realistic_codes_with_hits_and_non_hits() -> None:
+    assert len(CASES) >= 25
+    assert sum(1 for must, _ in CASES.values() if must) >= 20
+    assert sum(1 for _, never in CASES.values() if never) >= 15
+
+
+def test_a_hit_carries_status_evidence_role_and_the_value_set_it_matched_through(
+        answers: dict[str, dict[str, Any]]) -> None:
+    hit = next(h for h in answers["G70.01"]["hits"]
+               if h["resource"] == "ClinicalUseDefinition/ind-myasthenia-gravis")
+    assert hit["kind"] == "indication" and hit["role"] == "condition"
+    assert "Off-label use" in hit["status"] and "Listed in a guideline resource" in hit["status"]
+    assert hit["via"].startswith("https://ivig-fhir.org/fhir/ValueSet/myasthenia-gravis|")
+    spasms = next(h for h in answers["G40.824"]["hits"]
+                  if h["resource"].endswith("/ind-infantile-spasms"))
+    assert "refractory" in spasms["disease_status"]
+    optic = next(h for h in answers["G35.A"]["hits"]
+                 if h["resource"].endswith("/ind-optic-neuritis"))
+    assert optic["role"] == "comorbidity"
+    assert answers["G70.01"]["display"] == "Myasthenia gravis with (acute) exacerbation"
+
+
+def test_text_output_lists_each_code_with_its_matches() -> None:
+    result = runner.invoke(app, ["match", "G7001", "D84.821", "--export", str(EXPORT)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{ICD10CM}|G70.01 Myasthenia gravis with (acute) exacerbation")
+    assert any("ClinicalUseDefinition/ind-myasthenia-gravis" in x and "Off-label use" in x
+               for x in lines)
+    assert not any(PI in x for x in lines)
+
+
+def test_bad_codes_and_a_missing_export_are_usage_errors(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["match", "not a code", "--export", str(EXPORT)]).exit_code == 2
+    missing = runner.invoke(app, ["match", "G70.01", "--export", str(tmp_path / "none.json")])
+    assert missing.exit_code == 2 and "cannot read the export" in missing.output
+    assert parse_code("91637004").system == SNOMED
+    with pytest.raises(BadInput):
+        parse_code("|G70.01")
+
+
+def test_match_reads_the_export_not_the_yaml(tmp_path: Path) -> None:
+    """Drop the myasthenia ValueSet from a copy of the export: the rule sees no match, even
+    though the curated YAML still lists the code."""
+    bundle = json.loads(EXPORT.read_text())
+    bundle["entry"] = [e for e in bundle["entry"] if not (
+        e["resource"]["resourceType"] == "ValueSet"
+        and e["resource"]["id"] == "myasthenia-gravis")]
+    edited = tmp_path / "bundle.json"
+    edited.write_text(json.dumps(bundle))
+    result = runner.invoke(app, ["match", "G70.01", "--export", str(edited), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["hits"] == []
