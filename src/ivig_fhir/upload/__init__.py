@@ -53,6 +53,7 @@ from ivig_fhir.upload.run import (
 )
 from ivig_fhir.upload.state import Addressing, ServerState, read_state
 from ivig_fhir.upload.transport import GaveUp, RetryPolicy, Sender, retry_after
+from ivig_fhir.upload import run, state
 from ivig_fhir.upload.withdraw import Action, apply_withdrawn, find_withdrawn
 
 __all__ = [
