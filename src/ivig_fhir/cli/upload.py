@@ -125,7 +125,9 @@ def upload(
             server, timeout, up.RetryPolicy(max_retries, retry_time), per_resource, ca_bundle,
             credentials_given=auth is not None, max_entries=cap, max_bytes=max_bytes,
             requests_per_second=rate or (chosen.requests_per_second if chosen else None),
-            client_ids=chosen.client_ids if chosen else True, force=force, profile=chosen)
+            client_ids=chosen.client_ids if chosen else True, force=force, profile=chosen,
+            mime_fhir_version=(".".join(export.fhir_version.split(".")[:2])
+                               if chosen and chosen.mime_fhir_version else None))
         with up.open_client(settings, auth) as client, _UploadProgress(say) as progress:
             if dry_run:  # --retire/--delete-withdrawn: read the server, list, change nothing
                 _withdraw(up, say, export, client, settings, progress, delete_withdrawn,
@@ -161,8 +163,7 @@ def upload(
 def _withdraw(up: Any, say: Callable[..., None], export: Any, client: Any, settings: Any,
               progress: Any, delete: bool, *, dry_run: bool) -> None:
     """List every withdrawn resource of ours, then retire or delete them (unless dry run)."""
-    sender = up.Sender(client, settings.retry, progress,
-                       requests_per_second=settings.requests_per_second)
+    sender = up.sender_for(client, settings, progress)
     actions = up.find_withdrawn(sender, up.Addressing(export, settings.client_ids),
                                 delete=delete)
     verb = "delete" if delete else "retire"

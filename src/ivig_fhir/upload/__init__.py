@@ -47,13 +47,13 @@ from ivig_fhir.upload.run import (
     UploadReport,
     UploadSettings,
     open_client,
+    sender_for,
     tls_context,
     upload,
     verify,
 )
 from ivig_fhir.upload.state import Addressing, ServerState, read_state
 from ivig_fhir.upload.transport import GaveUp, RetryPolicy, Sender, retry_after
-from ivig_fhir.upload import run, state
 from ivig_fhir.upload.withdraw import Action, apply_withdrawn, find_withdrawn
 
 __all__ = [
@@ -94,6 +94,7 @@ __all__ = [
     "read_state",
     "relabel",
     "retry_after",
+    "sender_for",
     "tls_context",
     "upload",
     "verify",

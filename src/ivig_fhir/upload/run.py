@@ -57,6 +57,20 @@ class UploadSettings:
     client_ids: bool = True  # False: conditional update on identifiers (server-assigned ids)
     force: bool = False  # send every resource, without reading what the server holds
     profile: ServerProfile | None = None
+    # e.g. "5.0": name the FHIR version in the MIME type (Firely picks the version by it)
+    mime_fhir_version: str | None = None
+
+    @property
+    def media_type(self) -> str:
+        return (f"{FHIR_JSON}; fhirVersion={self.mime_fhir_version}" if self.mime_fhir_version
+                else FHIR_JSON)
+
+
+def sender_for(client: httpx.Client, settings: UploadSettings,
+               on_event: Callable[[Event], None] = lambda _: None) -> Sender:
+    return Sender(client, settings.retry, on_event,
+                  requests_per_second=settings.requests_per_second,
+                  content_type=settings.media_type)
 
 
 @dataclass
@@ -112,7 +126,7 @@ def open_client(settings: UploadSettings, auth: httpx.Auth | None) -> httpx.Clie
         auth=auth,
         verify=tls_context(settings.ca_bundle),
         timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
-        headers={"Accept": FHIR_JSON, "User-Agent": f"ivig-fhir/{__version__}"},
+        headers={"Accept": settings.media_type, "User-Agent": f"ivig-fhir/{__version__}"},
     )
 
 
@@ -158,8 +172,7 @@ def same(expected: JsonObject, stored: JsonObject) -> bool:
 
 def upload(export: Export, client: httpx.Client, settings: UploadSettings,
            on_event: Callable[[Event], None] = lambda _: None) -> UploadReport:
-    sender = Sender(client, settings.retry, on_event,
-                    requests_per_second=settings.requests_per_second)
+    sender = sender_for(client, settings, on_event)
     on_event(preflight(sender, export, settings))
     addressing = Addressing(export, settings.client_ids)
     state = None
@@ -304,7 +317,7 @@ def verify(export: Export, client: httpx.Client, settings: UploadSettings,
            batch_size: int = 50) -> list[Problem]:
     """Read every resource back (batch reads) and compare it with the export, ignoring the
     server-managed `meta`. Differences (and resources missing) come back as problems."""
-    sender = Sender(client, settings.retry, on_event)
+    sender = sender_for(client, settings, on_event)
     problems: list[Problem] = []
     entries = export.entries
     if not settings.client_ids:  # the server's ids are not ours: find them by identifier

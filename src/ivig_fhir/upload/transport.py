@@ -83,8 +83,10 @@ class Sender:
                  on_event: Callable[[Event], None] = lambda _: None,
                  sleep: Callable[[float], None] = time.sleep,
                  rng: Callable[[], float] = random.random,
-                 requests_per_second: float | None = None) -> None:
+                 requests_per_second: float | None = None,
+                 content_type: str = FHIR_JSON) -> None:
         self.client = client
+        self.content_type = content_type
         self.policy = policy
         self.on_event = on_event
         self._sleep = sleep
@@ -109,7 +111,7 @@ class Sender:
             kind = "application/x-www-form-urlencoded"
         else:
             content = None if body is None else json.dumps(body, ensure_ascii=False).encode()
-            kind = FHIR_JSON
+            kind = self.content_type
         headers = {**({"Content-Type": kind} if content else {}), **(headers or {})}
         started = time.monotonic()
         retries = 0
