@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -155,50 +156,67 @@ class Addressing:
             self.server_keys[entry.key] = f"{parts[-2]}/{parts[-1]}"
 
 
+READERS = 4  # searches of different types run side by side: latency, not work, dominates
+
+
 def read_state(sender: Sender, addressing: Addressing, *, withdrawn: bool) -> ServerState:
     """What the server holds of the export: by `_id` (client ids) or by the export's identifiers
-    (server ids). `withdrawn`: also every resource of ours of the export's types."""
-    export, ns = addressing.export, addressing.ns
+    (server ids). `withdrawn`: also every resource of ours of the export's types. One search per
+    type (several at once), paged."""
     state = ServerState()
     before = sender.requests
     by_type: dict[str, list[Entry]] = {}
-    for e in export.entries:
+    for e in addressing.export.entries:
         by_type.setdefault(e.resource_type, []).append(e)
     try:
-        for resource_type, entries in by_type.items():
-            systems = sorted({i[0] for e in entries if (i := our_identifier(e.resource, ns))})
-            if withdrawn or not addressing.client_ids:
-                wanted = {our_identifier(e.resource, ns): e.key for e in entries}
-                for system in systems:
-                    for found in search(sender, resource_type, {"identifier": f"{system}|"},
-                                        f"read {resource_type} ({system})"):
-                        held = Held(f"{resource_type}/{found.get('id')}", found)
-                        state.ours.setdefault(resource_type, []).append(held)
-                        ident = _identifier_in(found, system)
-                        key = wanted.get((system, ident)) if ident else None
-                        if key and not addressing.client_ids:
-                            state.held[key] = held
-            if addressing.client_ids:
-                ids = ",".join(e.resource["id"] for e in entries)
-                for found in search(sender, resource_type, {"_id": ids}, f"read {resource_type}"):
-                    key = f"{resource_type}/{found.get('id')}"
-                    if key in addressing.by_key:
-                        state.held[key] = Held(key, found)
-            elif resource_type in CANONICAL_TYPES:
-                urls = {e.resource["url"]: e.key for e in entries if e.resource.get("url")}
-                for found in search(sender, resource_type, {"url": ",".join(urls)},
-                                    f"read {resource_type}"):
-                    key = urls.get(str(found.get("url")))
-                    if key:
-                        state.held[key] = Held(f"{resource_type}/{found.get('id')}", found)
-        for key, held in state.held.items():
-            addressing.server_keys[key] = held.server_key
+        with ThreadPoolExecutor(READERS) as pool:
+            parts = list(pool.map(lambda item: _read_type(sender, addressing, item[0], item[1],
+                                                          withdrawn), by_type.items()))
+        for held, ours in parts:
+            state.held.update(held)
+            for h in ours:
+                state.ours.setdefault(h.server_key.split("/")[0], []).append(h)
+        for key, h in state.held.items():
+            addressing.server_keys[key] = h.server_key
         if not addressing.client_ids and "Provenance" in by_type:
             _read_provenance(sender, addressing, by_type["Provenance"], state)
     except GaveUp as exc:
         raise FindingsError(f"reading what the server holds: {exc.reason}; nothing sent") from None
     state.requests = sender.requests - before
     return state
+
+
+def _read_type(sender: Sender, addressing: Addressing, resource_type: str,
+               entries: list[Entry], withdrawn: bool) -> tuple[dict[str, Held], list[Held]]:
+    ns = addressing.ns
+    held: dict[str, Held] = {}
+    ours: list[Held] = []
+    systems = sorted({i[0] for e in entries if (i := our_identifier(e.resource, ns))})
+    if withdrawn or not addressing.client_ids:
+        wanted = {our_identifier(e.resource, ns): e.key for e in entries}
+        for system in systems:
+            for found in search(sender, resource_type, {"identifier": f"{system}|"},
+                                f"read {resource_type} ({system})"):
+                h = Held(f"{resource_type}/{found.get('id')}", found)
+                ours.append(h)
+                ident = _identifier_in(found, system)
+                key = wanted.get((system, ident)) if ident else None
+                if key and not addressing.client_ids:
+                    held[key] = h
+    if addressing.client_ids:
+        ids = ",".join(e.resource["id"] for e in entries)
+        for found in search(sender, resource_type, {"_id": ids}, f"read {resource_type}"):
+            key = f"{resource_type}/{found.get('id')}"
+            if key in addressing.by_key:
+                held[key] = Held(key, found)
+    elif resource_type in CANONICAL_TYPES:
+        urls = {e.resource["url"]: e.key for e in entries if e.resource.get("url")}
+        for found in search(sender, resource_type, {"url": ",".join(urls)},
+                            f"read {resource_type}"):
+            key = urls.get(str(found.get("url")))
+            if key:
+                held[key] = Held(f"{resource_type}/{found.get('id')}", found)
+    return held, ours
 
 
 def _read_provenance(sender: Sender, addressing: Addressing, entries: list[Entry],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,23 +85,30 @@ class Sender:
                  sleep: Callable[[float], None] = time.sleep,
                  rng: Callable[[], float] = random.random,
                  requests_per_second: float | None = None,
-                 content_type: str = FHIR_JSON) -> None:
+                 content_type: str = FHIR_JSON,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
+        self._clock = clock
         self.content_type = content_type
         self.policy = policy
         self.on_event = on_event
         self._sleep = sleep
         self._rng = rng
         self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
-        self._last = float("-inf")
+        self._next = float("-inf")
+        self._lock = threading.Lock()  # reads of several types run in threads
         self.requests = 0  # requests sent, retries included (reported by benchmarks and tests)
 
     def _pace(self) -> None:
-        if self._interval:
-            wait = self._last + self._interval - time.monotonic()
-            if wait > 0:
-                self._sleep(wait)
-            self._last = time.monotonic()
+        with self._lock:
+            self.requests += 1
+            if not self._interval:
+                return
+            now = self._clock()
+            slot = max(now, self._next)  # this request's turn under the rate
+            self._next = slot + self._interval
+        if slot > now:
+            self._sleep(slot - now)
 
     def send(self, method: str, url: str, *, what: str, body: Any = None,
              headers: dict[str, str] | None = None,
@@ -118,7 +126,6 @@ class Sender:
         while True:
             wait: float | None = None
             self._pace()
-            self.requests += 1
             try:
                 response = self.client.request(method, url, content=content, headers=headers)
             except httpx.TimeoutException:
