@@ -1,8 +1,9 @@
 """Upload stage 1: an export Bundle -> an upload plan (chunks of entries in dependency order).
 
-Every chunk is one transaction. Chunks follow the references inside the Bundle: a referenced
-resource goes in an earlier chunk or the same one, and resources that reference each other in a
-cycle stay together, so every reference a server checks on write resolves when the chunk lands.
+Every chunk is one transaction (its requests are built by `state.Addressing`), within an entry
+and a byte limit. Chunks follow the references inside the Bundle: a referenced resource goes in
+an earlier chunk or the same one, and resources that reference each other in a cycle stay
+together, so every reference a server checks on write resolves when the chunk lands.
 """
 
 from __future__ import annotations
@@ -41,16 +42,6 @@ class Chunk:
 
     def counts(self) -> Counter[str]:
         return Counter(e.resource_type for e in self.entries)
-
-    def transaction(self) -> JsonObject:
-        entries: list[JsonObject] = []
-        for e in self.entries:
-            entry: JsonObject = {"resource": e.resource,
-                                 "request": {"method": "PUT", "url": e.key}}
-            if e.full_url:
-                entry = {"fullUrl": e.full_url, **entry}
-            entries.append(entry)
-        return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
 @dataclass(frozen=True)
