@@ -37,7 +37,7 @@ from ivig_fhir.upload.events import (
 from ivig_fhir.upload.plan import Chunk, Entry, Export, JsonObject, plan_chunks
 from ivig_fhir.upload.preflight import capability_gaps, profile_warnings
 from ivig_fhir.upload.profiles import ServerProfile
-from ivig_fhir.upload.state import Addressing, ServerState, read_state
+from ivig_fhir.upload.state import Addressing, SearchRefused, ServerState, read_state
 from ivig_fhir.upload.transport import FHIR_JSON, GaveUp, RetryPolicy, Sender, status_line
 
 NO_CHANGE = "SUCCESSFUL_UPDATE_NO_CHANGE"  # HAPI's storage response code for an identical PUT
@@ -179,7 +179,12 @@ def upload(export: Export, client: httpx.Client, settings: UploadSettings,
     to_send = export.entries
     # Under server-assigned ids the server ids must be known even with --force.
     if not settings.force or not settings.client_ids:
-        state = read_state(sender, addressing, withdrawn=False)
+        try:
+            state = read_state(sender, addressing, withdrawn=False)
+        except SearchRefused as exc:
+            raise FindingsError(f"{exc.what}: {_Refused(exc.response).explain(settings)}; "
+                                "nothing sent",
+                                outcome_problems(_json(exc.response), exc.what)) from None
         if not settings.force:
             to_send = tuple(e for e in export.entries if e.key not in state.held
                             or not same(addressing.expected(e), state.held[e.key].resource))

@@ -73,6 +73,15 @@ class ServerState:
     requests: int = 0
 
 
+class SearchRefused(FindingsError):
+    """The server answered a search with an error (e.g. 401): nothing was written."""
+
+    def __init__(self, what: str, response: Any) -> None:
+        super().__init__(f"{what}: {status_line(response)}; nothing sent")
+        self.what = what
+        self.response = response
+
+
 def search(sender: Sender, resource_type: str, params: dict[str, str],
            what: str) -> Iterator[JsonObject]:
     """Every match of one search, following `next` pages."""
@@ -81,7 +90,7 @@ def search(sender: Sender, resource_type: str, params: dict[str, str],
     while True:
         body = _json(response)
         if response.status_code != 200 or body.get("resourceType") != "Bundle":
-            raise FindingsError(f"{what}: {status_line(response)}")
+            raise SearchRefused(what, response)
         for entry in body.get("entry", []):
             resource = entry.get("resource")
             if isinstance(resource, dict) and entry.get("search", {}).get("mode",
