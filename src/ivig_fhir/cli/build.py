@@ -34,11 +34,15 @@ def build(
     fhir_version: Annotated[str | None, typer.Option(
         "--fhir-version", help="R5 (default), or R4B: the R5 mapping converted, see "
         "docs/r4b-mapping.md.", show_default=False)] = None,
+    previous: Annotated[Path | None, typer.Option(
+        "--previous", help="The previous release's export (its transaction Bundle or output "
+        "folder): resources it has and this release drops are listed as withdrawn (ndjson "
+        "`deleted`, package other/deleted-Bundle.json, manifest).", show_default=False)] = None,
 ) -> None:
     """Build the FHIR export from the curated data and write it to --out."""
     from dataclasses import replace
 
-    from ivig_fhir.pipeline import BuildSettings, recorded_settings
+    from ivig_fhir.pipeline import BuildSettings, previous_keys, recorded_settings
     from ivig_fhir.pipeline import build as run_build
     from ivig_fhir.write import compare_tree, write_tree
 
@@ -52,6 +56,8 @@ def build(
         ndjson_base_url=settings.ndjson_base_url if ndjson_base_url is None else ndjson_base_url,
         fhir_version=settings.fhir_version if fhir_version is None else fhir_version.upper())
     try:
+        if previous is not None:
+            settings = replace(settings, previous=previous_keys(previous))
         result = run_build(settings)
         if not check:
             write_tree(out, result.files)
