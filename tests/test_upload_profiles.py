@@ -144,3 +144,28 @@ def test_every_profile_value_is_cited_in_docs_servers() -> None:
                 assert f"{value:g}" in section, (name, value)
     with pytest.raises(BadInput, match="unknown --server-profile"):
         up.profile("nope")
+
+
+def test_paged_id_reads_ask_for_the_rest_instead_of_following_next() -> None:
+    from urllib.parse import parse_qs
+
+    asked: list[list[str]] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            raise AssertionError("followed a next link")
+        ids = parse_qs(request.content.decode())["_id"][0].split(",")
+        asked.append(ids)
+        page = ids[:2]  # a server whose pages hold two resources
+        body = {"resourceType": "Bundle", "type": "searchset",
+                "entry": [{"resource": {"resourceType": "Group", "id": i},
+                           "search": {"mode": "match"}} for i in page],
+                "link": [{"relation": "next", "url": "http://x/next"}] if ids[2:] else []}
+        return httpx.Response(200, json=body)
+
+    client = httpx.Client(transport=httpx.MockTransport(server), base_url="http://x/")
+    sender = up.Sender(client, up.RetryPolicy())
+    found = up.state._search_ids(sender, "Group", ["a", "b", "c", "d", "e"])
+    assert sorted(r["id"] for r in found) == ["a", "b", "c", "d", "e"]
+    assert asked[0] == ["a", "b", "c", "d", "e"]
+    assert sorted(asked[1:]) == [["c", "d"], ["e"]]
