@@ -37,6 +37,9 @@ class BuildSettings:
     formats: tuple[str, ...] = DEFAULT_FORMATS
     ndjson_base_url: str = ""
     fhir_version: str = "R5"  # or "R4B": the R5 mapping, converted by convert.r4b
+    # "Type/id" of the previous release (build --previous); those this one drops are listed
+    # as withdrawn in the ndjson and package formats and in the manifest
+    previous: tuple[str, ...] = ()
 
 
 @dataclass
@@ -93,11 +96,27 @@ def build(settings: BuildSettings) -> BuildResult:
     counts = Counter(m.resource.get_resource_type() for m in resources)
     problems += validate_export(curated, dumps(bundle), settings.out_dir / BUNDLE_FILE,
                                 settings.fhir_version)
+    current = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
     export = Export(bundle, curated.release, FHIR_VERSIONS[settings.fhir_version],
-                    settings.ndjson_base_url)
+                    settings.ndjson_base_url,
+                    tuple(sorted(set(settings.previous) - current)))
     files = write_formats(export, tuple(dict.fromkeys(settings.formats)))
     files[MANIFEST_FILE] = dumps(manifest(settings, export, counts, files, approvals))
     return BuildResult(curated, files, counts, problems)
+
+
+def previous_keys(path: Path) -> tuple[str, ...]:
+    """"Type/id" of every resource of a previous export (its transaction Bundle, or the
+    folder holding it)."""
+    bundle_path = path / BUNDLE_FILE if path.is_dir() else path
+    try:
+        bundle = json.loads(bundle_path.read_bytes())
+        return tuple(f"{e['resource']['resourceType']}/{e['resource']['id']}"
+                     for e in bundle["entry"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"--previous {path}: not an export's transaction Bundle ({exc})",
+                       [Problem(str(bundle_path), None, None, "", "cannot read the previous "
+                                "release's transaction Bundle")]) from None
 
 
 def recorded_settings(settings: BuildSettings) -> BuildSettings:
@@ -110,10 +129,12 @@ def recorded_settings(settings: BuildSettings) -> BuildSettings:
     options = recorded.get("options") if isinstance(recorded, dict) else None
     if not isinstance(options, dict):
         return settings
-    formats, events, base, version = (options.get(k) for k in (
-        "formats", "adverse_events", "ndjson_base_url", "fhir_version"))
+    formats, events, base, version, withdrawn = (options.get(k) for k in (
+        "formats", "adverse_events", "ndjson_base_url", "fhir_version", "withdrawn"))
     return replace(
         settings,
+        # what was withdrawn is recorded, so --check needs no copy of the previous release
+        previous=tuple(map(str, withdrawn)) if isinstance(withdrawn, list) else settings.previous,
         fhir_version=version if isinstance(version, str) else settings.fhir_version,
         formats=tuple(map(str, formats)) if isinstance(formats, list) else settings.formats,
         adverse_events=events if isinstance(events, bool) else settings.adverse_events,
@@ -154,7 +175,8 @@ def manifest(settings: BuildSettings, export: Export, counts: Counter[str],
         "options": {"fhir_version": settings.fhir_version,
                     "adverse_events": settings.adverse_events,
                     "formats": list(dict.fromkeys(settings.formats)),
-                    "ndjson_base_url": settings.ndjson_base_url},
+                    "ndjson_base_url": settings.ndjson_base_url,
+                    **({"withdrawn": list(export.withdrawn)} if export.withdrawn else {})},
         "files": [{"path": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
                   for name, data in sorted(files.items())],
         "resources": dict(sorted(counts.items())),

@@ -26,9 +26,12 @@ def free_port() -> int:
 
 
 class HapiServer:
-    def __init__(self, workdir: Path, fhir_version: str = "R5") -> None:
+    def __init__(self, workdir: Path, fhir_version: str = "R5",
+                 settings: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
         self.fhir_version = fhir_version
+        # e.g. ("--client-id-strategy", "NOT_ALLOWED"): other servers' habits, from HAPI itself
+        self.settings = settings
         self.data_dir = workdir / "data"
         self.port = free_port()
         self.url = ""
@@ -39,7 +42,7 @@ class HapiServer:
     def start(self, token: str | None = None) -> None:
         args = [str(ROOT / "scripts" / "hapi-server"), "--port", str(self.port),
                 "--data-dir", str(self.data_dir), "--log-file", str(self.workdir / "log"),
-                "--fhir-version", self.fhir_version]
+                "--fhir-version", self.fhir_version, *self.settings]
         if token:
             token_file = self.workdir / "required-token"
             token_file.write_text(token)

@@ -1,11 +1,11 @@
 """A fault-injecting HTTP proxy in front of the real server.
 
-Every write (POST or PUT) takes the next fault from a script: None passes it through,
-("status", code, headers) answers without forwarding, ("reset",) drops the connection with a
-TCP reset, ("slow", seconds) forwards it (the server does the work) and answers only after
-`seconds`. `after_write(n)` runs once the server answered the n-th write, before the client
-gets the answer (e.g. to stop the server). Reads pass through untouched. When the server is
-down the proxy answers 502, as a gateway does.
+Every write (POST, PUT or DELETE; a `POST Type/_search` reads) takes the next fault from a
+script: None passes it through, ("status", code, headers) answers without forwarding,
+("reset",) drops the connection with a TCP reset, ("slow", seconds) forwards it (the server
+does the work) and answers only after `seconds`. `after_write(n)` runs once the server
+answered the n-th write, before the client gets the answer (e.g. to stop the server). Reads
+pass through untouched. When the server is down the proxy answers 502, as a gateway does.
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ class FaultProxy:
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         body = h.rfile.read(int(h.headers.get("Content-Length", 0) or 0))
         fault = None
-        is_write = h.command in ("POST", "PUT")
+        # A search sent as POST Type/_search (compare before write) reads; it takes no fault.
+        is_write = (h.command in ("POST", "PUT", "DELETE")
+                    and not h.path.split("?")[0].endswith("/_search"))
         if is_write:
             with self._lock:
                 fault = self.faults.popleft() if self.faults else None

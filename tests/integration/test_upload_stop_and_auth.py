@@ -73,8 +73,10 @@ def test_token_server_refuses_an_upload_without_token(token_hapi: HapiServer,
     copy = export_copy(tmp_path, "t")
     run = run_upload(str(copy.path), "--server", token_hapi.url)
     assert run.code == 1
-    assert ("chunk 1/1: the server refused it: HTTP 401 Unauthorized (it needs credentials: "
-            "IVIG_FHIR_TOKEN, --token-file, or the OAuth2 options)") in run.stderr, run.stderr
+    # The first request after the open /metadata is the read of what the server holds.
+    assert ("read CodeSystem: the server refused it: HTTP 401 Unauthorized (it needs "
+            "credentials: IVIG_FHIR_TOKEN, --token-file, or the OAuth2 options); nothing sent"
+            ) in run.stderr, run.stderr
     wrong = tmp_path / "wrong-token"
     wrong.write_text("not-the-token-0123456789")
     refused = run_upload(str(copy.path), "--server", token_hapi.url, "--token-file", str(wrong))

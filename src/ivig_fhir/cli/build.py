@@ -38,6 +38,11 @@ def build(
         "--fhir-version", metavar="VERSION",
             help="R5 (default), or R4B: the R5 mapping converted, see "
         "docs/r4b-mapping.md.", show_default=False)] = None,
+    previous: Annotated[Path | None, typer.Option(
+        "--previous", metavar="OLD_EXPORT",
+        help="The previous release's export (its transaction Bundle or output "
+        "folder): resources it has and this release drops are listed as withdrawn (ndjson "
+        "`deleted`, package other/deleted-Bundle.json, manifest).", show_default=False)] = None,
 ) -> None:
     """Build the export and write it to --out.
 
@@ -50,7 +55,7 @@ def build(
     the disk refused: nothing written); 2 bad input or usage (nothing written)."""
     from dataclasses import replace
 
-    from ivig_fhir.pipeline import BuildSettings, recorded_settings
+    from ivig_fhir.pipeline import BuildSettings, previous_keys, recorded_settings
     from ivig_fhir.pipeline import build as run_build
     from ivig_fhir.write import check_out, compare_tree, write_tree
 
@@ -67,6 +72,8 @@ def build(
             ndjson_base_url=(settings.ndjson_base_url if ndjson_base_url is None
                              else ndjson_base_url),
             fhir_version=version or settings.fhir_version)
+        if previous is not None:
+            settings = replace(settings, previous=previous_keys(previous))
         if not check:
             check_out(out, protected)  # refuse before the work, not after
         result = run_build(settings)

@@ -20,9 +20,25 @@ def upload(
     server: Annotated[str | None, typer.Option(
         "--server", metavar="URL", envvar="IVIG_FHIR_SERVER", show_envvar=True,
         help="FHIR base URL, e.g. http://127.0.0.1:8080/fhir")] = None,
+    server_profile: Annotated[str | None, typer.Option(
+        "--server-profile", metavar="PROFILE",
+        help="The server's documented limits and habits: hapi, azure, healthlake, "
+        "google, medplum, firely, smile or generic (docs/servers.md).")] = None,
     max_entries: Annotated[int | None, typer.Option(
         "--max-entries", metavar="N", min=1, help="At most N entries per transaction; chunks go in "
-        "reference order. Default: one transaction.")] = None,
+        "reference order. Default: the profile's limit, else one transaction.")] = None,
+    rate: Annotated[float | None, typer.Option(
+        "--rate", metavar="N", min=0.01,
+        help="At most N requests per second. Default: the profile's.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Send every resource, without first reading what the server "
+        "holds.")] = False,
+    retire: Annotated[bool, typer.Option(
+        "--retire", help="After the upload, mark resources of this export's identifier "
+        "namespace that the release no longer contains as retired (a new version).")] = False,
+    delete_withdrawn: Annotated[bool, typer.Option(
+        "--delete-withdrawn", help="As --retire, but delete them (and their "
+        "Provenance).")] = False,
     per_resource: Annotated[bool, typer.Option(
         "--per-resource", help="One plain PUT per resource instead of transactions.")] = False,
     dry_run: Annotated[bool, typer.Option(
@@ -73,8 +89,9 @@ def upload(
 ) -> None:
     """Upload the export to a FHIR server.
 
-    PUT with the export's ids (a re-upload changes
-    nothing), in transactions of at most --max-entries. Exit 0 uploaded, 1 the server refused
+    Reads what the server holds and sends only what differs (PUT with the export's ids, or
+    conditional updates on identifiers where the server assigns ids), in transactions within
+    the server's limits. Exit 0 uploaded, 1 the server refused
     or stayed unreachable (the report names the chunks that landed; re-run to complete),
     2 bad input or usage, or a server that cannot take the export (nothing sent)."""
     import os
@@ -101,10 +118,17 @@ def upload(
             server_url(server)  # a malformed URL is a typo, not a server that is down
         if oauth_token_url:
             server_url(oauth_token_url, "--oauth-token-url")
+        if retire and delete_withdrawn:
+            raise BadInput("give --retire or --delete-withdrawn, not both")
+        chosen = up.profile(server_profile) if server_profile else None
+        cap = max_entries or (chosen.max_entries if chosen else None)
+        max_bytes = chosen.max_bytes if chosen else None
         export = up.read_export(bundle, fhir_version)
         _check_approval(export, require_approval, say)
-        chunks = up.plan_chunks(export.entries, 1 if per_resource else max_entries)
-        if dry_run:
+        chunks = up.plan_chunks(export.entries, 1 if per_resource else cap, max_bytes)
+        if chosen:
+            say(f"profile {chosen.describe()}", err=False)
+        if dry_run and not (retire or delete_withdrawn):
             say(f"server: {server or '(none given)'} (not contacted: --dry-run)", err=False)
             say(f"export: {bundle}, FHIR {export.fhir_version}, "
                 f"{len(export.entries)} resources", err=False)
@@ -123,14 +147,28 @@ def upload(
             private_key_file, key_id, scope, ca_bundle, timeout, os.environ)
         settings = up.UploadSettings(
             server, timeout, up.RetryPolicy(max_retries, retry_time), per_resource, ca_bundle,
-            credentials_given=auth is not None)
+            credentials_given=auth is not None, max_entries=cap, max_bytes=max_bytes,
+            requests_per_second=rate or (chosen.requests_per_second if chosen else None),
+            client_ids=chosen.client_ids if chosen else True, force=force, profile=chosen,
+            mime_fhir_version=(".".join(export.fhir_version.split(".")[:2])
+                               if chosen and chosen.mime_fhir_version else None))
         with up.open_client(settings, auth) as client, _UploadProgress(say) as progress:
-            report = up.upload(export, chunks, client, settings, progress)
+            if dry_run:  # --retire/--delete-withdrawn: read the server, list, change nothing
+                _withdraw(up, say, export, client, settings, progress, delete_withdrawn,
+                          dry_run=True)
+                return
+            report = up.upload(export, client, settings, progress)
             unit = "PUT request" if per_resource else "transaction"
-            say(f"{len(export.entries)} resources in {len(chunks)} {unit}"
-                f"{'s' * (len(chunks) != 1)} to {server}: "
+            sent = len(report.results)
+            say(f"{len(export.entries)} resources in {sent} {unit}"
+                f"{'s' * (sent != 1)} to {server}: "
                 f"{report.count('created')} created, {report.count('updated')} updated, "
-                f"{report.count('unchanged')} unchanged", err=False)
+                f"{report.count('unchanged') + report.skipped} unchanged "
+                f"({report.skipped} equal on the server and not sent; "
+                f"{report.requests} requests)", err=False)
+            if retire or delete_withdrawn:
+                _withdraw(up, say, export, client, settings, progress, delete_withdrawn,
+                          dry_run=False)
             if verify:
                 differences = up.verify(export, client, settings, progress)
                 if differences:
@@ -188,6 +226,29 @@ def server_url(value: str, option: str = "--server") -> str:
     if url.userinfo:
         raise bad("credentials belong in --token-file or the environment, not the URL")
     return value
+
+
+def _withdraw(up: Any, say: Callable[..., None], export: Any, client: Any, settings: Any,
+              progress: Any, delete: bool, *, dry_run: bool) -> None:
+    """List every withdrawn resource of ours, then retire or delete them (unless dry run)."""
+    sender = up.sender_for(client, settings, progress)
+    actions = up.find_withdrawn(sender, up.Addressing(export, settings.client_ids),
+                                delete=delete)
+    verb = "delete" if delete else "retire"
+    if not actions:
+        say(f"withdrawn: none on the server (nothing to {verb})", err=False)
+        return
+    say(f"withdrawn: {len(actions)} resource(s) of this export's identifier namespace on the "
+        "server that the release no longer contains:", err=False)
+    for a in actions:
+        why = f" ({a.event.reason})" if a.event.reason else ""
+        say(f"  {a.event.action:7s} {a.event.server_key}  {a.event.label}{why}", err=False)
+    if dry_run:
+        say(f"--dry-run: nothing changed (would {verb} "
+            f"{sum(a.event.action != 'keep' for a in actions)})", err=False)
+        return
+    done = up.apply_withdrawn(sender, actions, settings.max_entries)
+    say(f"withdrawn: {done} {'deleted' if delete else 'retired'}", err=False)
 
 
 def _upload_auth(secrets: list[str], token_file: Path | None, token_url: str | None,
@@ -265,6 +326,12 @@ class _UploadProgress:
 
         if isinstance(event, up.Preflighted):
             self.line(f"server {event.server}: FHIR {event.fhir_version}, {event.software}")
+            for warning in event.warnings:
+                self.line(f"warning: {warning}")
+        elif isinstance(event, up.Compared):
+            self.line(f"compared: {event.held} of {event.total} resources on the server, "
+                      f"{event.unchanged} equal (not sent), {event.total - event.unchanged} "
+                      f"to send; {event.requests} read requests")
         elif isinstance(event, up.ChunkStarted):
             if self.bar is not None:
                 if self.task is None:

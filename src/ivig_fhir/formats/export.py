@@ -19,6 +19,14 @@ class Export:
     release: Release
     fhir_version: str  # e.g. "5.0.0": the one place a writer learns the FHIR version
     ndjson_base_url: str = ""  # prefix of the URLs in the `$import` manifest; "" = relative
+    withdrawn: tuple[str, ...] = ()  # "Type/id" of the previous release that this one drops
+
+    def deleted_bundle(self) -> JsonDict:
+        """The withdrawn resources as the Bulk Data `deleted` convention writes them: a
+        transaction Bundle with one `DELETE Type/id` entry each."""
+        return {"resourceType": "Bundle", "type": "transaction",
+                "entry": [{"request": {"method": "DELETE", "url": key}}
+                          for key in self.withdrawn]}
 
     @property
     def resources(self) -> list[JsonDict]:

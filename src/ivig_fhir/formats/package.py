@@ -71,6 +71,8 @@ def package_members(export: Export) -> dict[str, bytes]:
         {k: v for k, v in package_json(export).items() if v is not None})
     members["package/.index.json"] = dumps(
         {"index-version": 2, "files": [index_entry(r) for r in resources]})
+    if export.withdrawn:  # `other/`: files that are not resources of the package
+        members["package/other/deleted-Bundle.json"] = dumps(export.deleted_bundle())
     return members
 
 

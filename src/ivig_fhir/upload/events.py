@@ -10,6 +10,29 @@ class Preflighted:
     server: str
     fhir_version: str
     software: str
+    warnings: tuple[str, ...] = ()  # where the server contradicts the chosen profile
+
+
+@dataclass(frozen=True)
+class Compared:
+    """Compare before write: of `total` resources the server held `held`, `unchanged` of them
+    equal to the export (not sent); reading took `requests` requests."""
+
+    total: int
+    held: int
+    unchanged: int
+    requests: int
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """A resource of ours on the server that the export no longer contains, and what is done
+    with it (`retire`, `delete`, or `keep` with the reason)."""
+
+    server_key: str
+    label: str
+    action: str
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,4 +68,4 @@ class Read:
     total: int
 
 
-Event = Preflighted | ChunkStarted | ChunkLanded | Retrying | Read
+Event = Preflighted | Compared | Withdrawn | ChunkStarted | ChunkLanded | Retrying | Read

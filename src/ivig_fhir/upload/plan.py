@@ -1,8 +1,9 @@
 """Upload stage 1: an export Bundle -> an upload plan (chunks of entries in dependency order).
 
-Every chunk is one transaction. Chunks follow the references inside the Bundle: a referenced
-resource goes in an earlier chunk or the same one, and resources that reference each other in a
-cycle stay together, so every reference a server checks on write resolves when the chunk lands.
+Every chunk is one transaction (its requests are built by `state.Addressing`), within an entry
+and a byte limit. Chunks follow the references inside the Bundle: a referenced resource goes in
+an earlier chunk or the same one, and resources that reference each other in a cycle stay
+together, so every reference a server checks on write resolves when the chunk lands.
 """
 
 from __future__ import annotations
@@ -43,16 +44,6 @@ class Chunk:
     def counts(self) -> Counter[str]:
         return Counter(e.resource_type for e in self.entries)
 
-    def transaction(self) -> JsonObject:
-        entries: list[JsonObject] = []
-        for e in self.entries:
-            entry: JsonObject = {"resource": e.resource,
-                                 "request": {"method": "PUT", "url": e.key}}
-            if e.full_url:
-                entry = {"fullUrl": e.full_url, **entry}
-            entries.append(entry)
-        return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-
 
 @dataclass(frozen=True)
 class Export:
@@ -62,6 +53,7 @@ class Export:
     fhir_version: str  # e.g. "5.0.0"
     entries: tuple[Entry, ...]
     counts: Counter[str] = field(default_factory=Counter)
+    identifier_system: str | None = None  # Bundle.identifier.system: names the export's namespace
 
 
 def read_export(path: Path, fhir_version: str | None = None) -> Export:
@@ -103,7 +95,10 @@ def read_export(path: Path, fhir_version: str | None = None) -> Export:
     if not version:
         raise bad("FHIR version unknown: no manifest.json beside the export; "
                   "pass --fhir-version")
-    return Export(path, version, tuple(entries), Counter(e.resource_type for e in entries))
+    ident = bundle.get("identifier")
+    system = ident.get("system") if isinstance(ident, dict) else None
+    return Export(path, version, tuple(entries), Counter(e.resource_type for e in entries),
+                  str(system) if system else None)
 
 
 def _manifest_version(manifest: Path) -> str | None:
@@ -131,9 +126,20 @@ def _local_key(ref: str, by_full_url: dict[str, str]) -> str:
     return by_full_url.get(ref, ref.split("/_history/")[0])
 
 
-def plan_chunks(entries: tuple[Entry, ...], max_entries: int | None) -> list[Chunk]:
-    """Split into transactions of at most `max_entries` (None: one transaction), referenced
-    resources first; file order is kept wherever the references allow it."""
+ENVELOPE_BYTES = 64  # {"resourceType":"Bundle","type":"transaction","entry":[]}
+ENTRY_OVERHEAD = 512  # fullUrl, request method and URL (a conditional URL is the longest)
+
+
+def entry_bytes(entry: Entry) -> int:
+    """An upper bound of what the entry adds to a transaction body (UTF-8, as sent)."""
+    return len(json.dumps(entry.resource, ensure_ascii=False).encode()) + ENTRY_OVERHEAD
+
+
+def plan_chunks(entries: tuple[Entry, ...], max_entries: int | None,
+                max_bytes: int | None = None) -> list[Chunk]:
+    """Split into transactions of at most `max_entries` entries and `max_bytes` bytes (None:
+    no limit), referenced resources first; file order is kept wherever the references allow
+    it. Both limits hold together: a chunk closes at whichever is reached first."""
     if max_entries is not None and max_entries < 1:
         raise BadInput("--max-entries must be at least 1")
     if not entries:
@@ -156,13 +162,23 @@ def plan_chunks(entries: tuple[Entry, ...], max_entries: int | None) -> list[Chu
         condensed, key=lambda node: order[members[node][0]])]
     by_key = {e.key: e for e in entries}
     cap = max_entries or len(entries)
+    byte_cap = max_bytes or float("inf")
+    size = {e.key: entry_bytes(e) for e in entries}
     chunks: list[list[str]] = []
+    chunk_bytes = 0
     for unit in units:
-        if len(unit) > cap:
-            raise BadInput(f"{len(unit)} resources reference each other in a cycle "
-                           f"({', '.join(unit[:3])}, ...); they must land in one transaction, "
-                           f"more than --max-entries {cap}")
-        if not chunks or len(chunks[-1]) + len(unit) > cap:
+        unit_bytes = sum(size[k] for k in unit)
+        if len(unit) > cap or ENVELOPE_BYTES + unit_bytes > byte_cap:
+            what = (f"{len(unit)} resources reference each other in a cycle "
+                    f"({', '.join(unit[:3])}, ...); they must land in one transaction"
+                    if len(unit) > 1 else f"{unit[0]} alone")
+            raise BadInput(f"{what}: {len(unit)} entries, {ENVELOPE_BYTES + unit_bytes} bytes, "
+                           f"more than a transaction may hold here ({cap} entries, "
+                           f"{max_bytes or 'any'} bytes)")
+        if (not chunks or len(chunks[-1]) + len(unit) > cap
+                or chunk_bytes + unit_bytes > byte_cap):
             chunks.append([])
+            chunk_bytes = ENVELOPE_BYTES
         chunks[-1].extend(unit)
+        chunk_bytes += unit_bytes
     return [Chunk(n, tuple(by_key[k] for k in keys)) for n, keys in enumerate(chunks, 1)]

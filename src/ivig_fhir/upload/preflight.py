@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ivig_fhir.upload.plan import Export
+from ivig_fhir.upload.profiles import ServerProfile
 
 
 def _major_minor(version: str) -> str:
@@ -37,3 +38,36 @@ def capability_gaps(capability: dict[str, Any], export: Export, *,
     if no_update:
         gaps.append(f"the server does not allow update (PUT) of {', '.join(no_update)}")
     return gaps
+
+
+def profile_warnings(capability: dict[str, Any], profile: ServerProfile,
+                     client_ids: bool) -> list[str]:
+    """Where the CapabilityStatement contradicts the chosen --server-profile: the upload goes
+    on (the server's own word wins where it refuses), but the user learns that the profile's
+    limits may be wrong for this server."""
+    warnings = []
+    version = _major_minor(str(capability.get("fhirVersion", "?")))
+    if version not in profile.fhir_versions:
+        listed = ", ".join(profile.fhir_versions)
+        warnings.append(f"the server speaks FHIR {capability.get('fhirVersion')}, which the "
+                        f"{profile.name} profile does not list ({listed})")
+    rests = [r for r in capability.get("rest", []) if r.get("mode", "server") == "server"]
+    interactions = {i.get("code") for r in rests for i in r.get("interaction", [])}
+    if profile.transactions and "transaction" not in interactions:
+        warnings.append(f"the {profile.name} profile expects transactions; the server does not "
+                        "list them")
+    if not client_ids:
+        resources = {r.get("type"): r for rest in rests for r in rest.get("resource", [])}
+        no_conditional = sorted(t for t, r in resources.items()
+                                if "conditionalUpdate" in r and r["conditionalUpdate"] is False)
+        if no_conditional:
+            warnings.append("conditional update (needed without client ids) is off for "
+                            + ", ".join(no_conditional))
+    software = str(capability.get("software", {}).get("name", "")).lower()
+    known = {"hapi": "hapi", "smile": "smile", "firely": "firely", "medplum": "medplum"}
+    for word, name in known.items():
+        if word in software and profile.name not in (name, "generic") and not (
+                name == "hapi" and profile.name == "smile"):
+            warnings.append(f"the server calls itself {capability['software']['name']!r}; the "
+                            f"{profile.name} profile may not fit (try --server-profile {name})")
+    return warnings

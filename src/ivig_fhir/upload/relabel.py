@@ -3,7 +3,10 @@
 
 Every resource id gets `-TAG`; references, fullUrls and request URLs follow, and canonical
 URLs of CodeSystems and StructureDefinitions get `-TAG` too (HAPI refuses two CodeSystems with
-one URL). Only whole string values equal to a rewritten key change.
+one URL), and so do the export's own identifier systems (those in the folder of
+Bundle.identifier.system), so each copy is a separate namespace of "ours": retiring withdrawn
+content of one copy never touches another. Only whole string values equal to a rewritten key
+change.
 """
 
 from __future__ import annotations
@@ -26,10 +29,32 @@ def relabel(bundle: JsonObject, tag: str) -> JsonObject:
             renames[entry["fullUrl"]] = entry["fullUrl"].removesuffix(old) + new
         if resource["resourceType"] in ("CodeSystem", "StructureDefinition") and "url" in resource:
             renames[resource["url"]] = f"{resource['url']}-{tag}"
+    bundle_system = (out.get("identifier") or {}).get("system", "")
+    if "/" in bundle_system:
+        folder = bundle_system.rsplit("/", 1)[0] + "/"
+        for system in _strings(out):
+            if system.startswith(folder) and system != folder:
+                renames.setdefault(system, f"{system}-{tag}")
     for entry in out.get("entry", []):
         entry["resource"]["id"] = f"{entry['resource']['id']}-{tag}"
     result: JsonObject = _rename(out, renames)
     return result
+
+
+def _strings(data: Any) -> set[str]:
+    """The `system` of every identifier in the data."""
+    found: set[str] = set()
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if k == "identifier":
+                for ident in v if isinstance(v, list) else [v]:
+                    if isinstance(ident, dict) and isinstance(ident.get("system"), str):
+                        found.add(ident["system"])
+            found |= _strings(v)
+    elif isinstance(data, list):
+        for v in data:
+            found |= _strings(v)
+    return found
 
 
 def _rename(data: Any, renames: dict[str, str]) -> Any:

@@ -1,9 +1,15 @@
-"""Upload stage 4: preflight, send the chunks in order, report what landed; read back.
+"""Upload stage 4: preflight, read what the server holds, send what differs in chunks, report
+what landed; read back.
+
+Compare before write: unless --force, the server's copy of every resource is read first (a few
+searches) and only resources that differ (ignoring meta; narrative as canonical XML) are sent,
+so an identical re-upload sends no resource and no server makes a new version of unchanged
+content, whether or not it suppresses identical updates itself.
 
 A chunk is one transaction, so it lands whole or not at all. The first chunk that fails
 stops the upload; the report names the chunks that landed, the one that failed and those not
-sent. Re-running the same upload completes it: every write is a PUT to the export's id, and
-HAPI turns an identical PUT into a no-op (no new version).
+sent. Re-running the same upload completes it: every write is a PUT to the export's id (or a
+conditional update on its identifier), so a write repeated lands as "no change".
 """
 
 from __future__ import annotations
@@ -20,9 +26,18 @@ import httpx
 
 from ivig_fhir import __version__
 from ivig_fhir.problems import BadInput, FindingsError, Problem
-from ivig_fhir.upload.events import ChunkLanded, ChunkStarted, Event, Preflighted, Read
-from ivig_fhir.upload.plan import Chunk, Entry, Export, JsonObject
-from ivig_fhir.upload.preflight import capability_gaps
+from ivig_fhir.upload.events import (
+    ChunkLanded,
+    ChunkStarted,
+    Compared,
+    Event,
+    Preflighted,
+    Read,
+)
+from ivig_fhir.upload.plan import Chunk, Entry, Export, JsonObject, plan_chunks
+from ivig_fhir.upload.preflight import capability_gaps, profile_warnings
+from ivig_fhir.upload.profiles import ServerProfile
+from ivig_fhir.upload.state import Addressing, SearchRefused, ServerState, read_state
 from ivig_fhir.upload.transport import FHIR_JSON, GaveUp, RetryPolicy, Sender, status_line
 
 NO_CHANGE = "SUCCESSFUL_UPDATE_NO_CHANGE"  # HAPI's storage response code for an identical PUT
@@ -36,6 +51,26 @@ class UploadSettings:
     per_resource: bool = False  # one plain PUT per resource instead of transactions
     ca_bundle: Path | None = None
     credentials_given: bool = False  # only to word a 401 message
+    max_entries: int | None = None  # per transaction (None: one transaction)
+    max_bytes: int | None = None  # per transaction body
+    requests_per_second: float | None = None
+    client_ids: bool = True  # False: conditional update on identifiers (server-assigned ids)
+    force: bool = False  # send every resource, without reading what the server holds
+    profile: ServerProfile | None = None
+    # e.g. "5.0": name the FHIR version in the MIME type (Firely picks the version by it)
+    mime_fhir_version: str | None = None
+
+    @property
+    def media_type(self) -> str:
+        return (f"{FHIR_JSON}; fhirVersion={self.mime_fhir_version}" if self.mime_fhir_version
+                else FHIR_JSON)
+
+
+def sender_for(client: httpx.Client, settings: UploadSettings,
+               on_event: Callable[[Event], None] = lambda _: None) -> Sender:
+    return Sender(client, settings.retry, on_event,
+                  requests_per_second=settings.requests_per_second,
+                  content_type=settings.media_type)
 
 
 @dataclass
@@ -51,6 +86,10 @@ class ChunkResult:
 class UploadReport:
     server: str
     results: list[ChunkResult]
+    skipped: int = 0  # already on the server, equal: not sent
+    requests: int = 0  # HTTP requests made (reads, writes and retries)
+    state: ServerState | None = None
+    addressing: Addressing | None = None
 
     def count(self, what: Literal["created", "updated", "unchanged"]) -> int:
         return sum(int(getattr(r, what)) for r in self.results)
@@ -87,7 +126,7 @@ def open_client(settings: UploadSettings, auth: httpx.Auth | None) -> httpx.Clie
         auth=auth,
         verify=tls_context(settings.ca_bundle),
         timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
-        headers={"Accept": FHIR_JSON, "User-Agent": f"ivig-fhir/{__version__}"},
+        headers={"Accept": settings.media_type, "User-Agent": f"ivig-fhir/{__version__}"},
     )
 
 
@@ -117,24 +156,64 @@ def preflight(sender: Sender, export: Export, settings: UploadSettings) -> Prefl
     if gaps:
         raise ServerUnfit(f"{settings.server} cannot take this export: {'; '.join(gaps)}")
     software = body.get("software", {})
+    warnings = (tuple(profile_warnings(body, settings.profile, settings.client_ids))
+                if settings.profile else ())
     return Preflighted(settings.server, str(body.get("fhirVersion")),
-                       f"{software.get('name', '?')} {software.get('version', '')}".strip())
+                       f"{software.get('name', '?')} {software.get('version', '')}".strip(),
+                       warnings)
 
 
-def upload(export: Export, chunks: Sequence[Chunk], client: httpx.Client,
-           settings: UploadSettings,
+def same(expected: JsonObject, stored: JsonObject) -> bool:
+    """Equal as the server holds it: meta ignored, narrative as canonical XML, and the id
+    ignored (under server-assigned ids the export's id is not the server's)."""
+    return not differences({k: v for k, v in expected.items() if k != "id"},
+                           {k: v for k, v in stored.items() if k != "id"})
+
+
+def upload(export: Export, client: httpx.Client, settings: UploadSettings,
            on_event: Callable[[Event], None] = lambda _: None) -> UploadReport:
-    sender = Sender(client, settings.retry, on_event)
+    sender = sender_for(client, settings, on_event)
     on_event(preflight(sender, export, settings))
-    report = UploadReport(settings.server, [ChunkResult(c) for c in chunks])
+    addressing = Addressing(export, settings.client_ids)
+    state = None
+    to_send = export.entries
+    # Under server-assigned ids the server ids must be known even with --force.
+    if not settings.force or not settings.client_ids:
+        try:
+            state = read_state(sender, addressing, withdrawn=False)
+        except SearchRefused as exc:
+            raise FindingsError(f"{exc.what}: {_Refused(exc.response).explain(settings)}; "
+                                "nothing sent",
+                                outcome_problems(_json(exc.response), exc.what)) from None
+        if not settings.force:
+            to_send = tuple(e for e in export.entries if e.key not in state.held
+                            or not same(addressing.expected(e), state.held[e.key].resource))
+        on_event(Compared(len(export.entries), len(state.held),
+                          len(export.entries) - len(to_send), state.requests))
+    chunks = plan_chunks(to_send, 1 if settings.per_resource else settings.max_entries,
+                         settings.max_bytes)
+    report = UploadReport(settings.server, [ChunkResult(c) for c in chunks],
+                          skipped=len(export.entries) - len(to_send), state=state,
+                          addressing=addressing)
     total = len(chunks)
+    try:
+        _send_chunks(sender, report, addressing, settings, on_event, total)
+    finally:
+        report.requests = sender.requests
+    return report
+
+
+def _send_chunks(sender: Sender, report: UploadReport, addressing: Addressing,
+                 settings: UploadSettings, on_event: Callable[[Event], None],
+                 total: int) -> None:
     for result in report.results:
         chunk = result.chunk
         what = f"chunk {chunk.index}/{total}"
         on_event(ChunkStarted(chunk.index, total, len(chunk.entries)))
         try:
-            statuses = (_put_one(sender, chunk.entries[0], what) if settings.per_resource
-                        else _transaction(sender, chunk, what))
+            statuses = (_put_one(sender, addressing, chunk.entries[0], what)
+                        if settings.per_resource
+                        else _transaction(sender, addressing, chunk, what))
         except GaveUp as exc:
             result.status = "failed"
             raise UploadFailed(
@@ -149,7 +228,6 @@ def upload(export: Export, chunks: Sequence[Chunk], client: httpx.Client,
             setattr(result, status, getattr(result, status) + 1)
         on_event(ChunkLanded(chunk.index, total, len(chunk.entries), result.created,
                              result.updated, result.unchanged))
-    return report
 
 
 Outcome = Literal["created", "updated", "unchanged"]
@@ -175,10 +253,22 @@ class _Refused(Exception):
         return outcome_problems(_json(self.response), where)
 
 
-def _transaction(sender: Sender, chunk: Chunk, what: str) -> list[Outcome]:
+def transaction_body(addressing: Addressing, chunk: Chunk) -> JsonObject:
+    entries: list[JsonObject] = []
+    for e in chunk.entries:
+        method, url, resource, full_url = addressing.request(e)
+        entry: JsonObject = {"resource": resource, "request": {"method": method, "url": url}}
+        if full_url:
+            entry = {"fullUrl": full_url, **entry}
+        entries.append(entry)
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def _transaction(sender: Sender, addressing: Addressing, chunk: Chunk,
+                 what: str) -> list[Outcome]:
     # POST to the base URL itself: a transaction posted to [base]/Bundle would be stored
     # as a Bundle resource instead of being processed.
-    response = sender.send("POST", "", what=what, body=chunk.transaction())
+    response = sender.send("POST", "", what=what, body=transaction_body(addressing, chunk))
     body = _json(response)
     entries = body.get("entry", [])
     if response.status_code != 200 or body.get("type") != "transaction-response":
@@ -186,15 +276,20 @@ def _transaction(sender: Sender, chunk: Chunk, what: str) -> list[Outcome]:
     if len(entries) != len(chunk.entries):
         raise GaveUp(f"the transaction-response has {len(entries)} entries for "
                      f"{len(chunk.entries)} sent", 1)
+    for sent, answer in zip(chunk.entries, entries, strict=True):
+        addressing.learn(sent, answer.get("response", {}).get("location"))
     return [_outcome(str(e.get("response", {}).get("status", "")),
                      e.get("response", {}).get("outcome")) for e in entries]
 
 
-def _put_one(sender: Sender, entry: Entry, what: str) -> list[Outcome]:
-    response = sender.send("PUT", entry.key, what=what, body=entry.resource,
+def _put_one(sender: Sender, addressing: Addressing, entry: Entry, what: str) -> list[Outcome]:
+    method, url, resource, _ = addressing.request(entry)
+    response = sender.send(method, url, what=what, body=resource,
                            headers={"Prefer": "return=OperationOutcome"})
     if response.status_code not in (200, 201):
         raise _Refused(response)
+    addressing.learn(entry, response.headers.get("Location")
+                     or response.headers.get("Content-Location"))
     return [_outcome(str(response.status_code), _json(response))]
 
 
@@ -227,9 +322,24 @@ def verify(export: Export, client: httpx.Client, settings: UploadSettings,
            batch_size: int = 50) -> list[Problem]:
     """Read every resource back (batch reads) and compare it with the export, ignoring the
     server-managed `meta`. Differences (and resources missing) come back as problems."""
-    sender = Sender(client, settings.retry, on_event)
+    sender = sender_for(client, settings, on_event)
     problems: list[Problem] = []
     entries = export.entries
+    if not settings.client_ids:  # the server's ids are not ours: find them by identifier
+        addressing = Addressing(export, client_ids=False)
+        state = read_state(sender, addressing, withdrawn=False)
+        for e in entries:
+            held = state.held.get(e.key)
+            if held is None:
+                problems.append(Problem(e.key, None, None, "", "not on the server (no "
+                                        "resource with its identifier)", layer="verify"))
+                continue
+            expected = {k: v for k, v in addressing.expected(e).items() if k != "id"}
+            stored = {k: v for k, v in held.resource.items() if k != "id"}
+            problems += [Problem(e.key, None, None, path, message, layer="verify")
+                         for path, message in differences(expected, stored)]
+        on_event(Read(len(entries), len(entries)))
+        return problems
     for start in range(0, len(entries), batch_size):
         batch = entries[start:start + batch_size]
         bundle = {"resourceType": "Bundle", "type": "batch",

@@ -1,9 +1,10 @@
 """Upload stage 2: one request, retried as a flaky network and a busy server need.
 
-Retried: 429 and 503 (after the server's Retry-After, in seconds or as an HTTP date, else
-backoff), 502 and 504, timeouts and dropped or refused connections (exponential backoff with
-jitter). Bounded by a count and by the total time spent on one request. Resending is safe
-because every write is a PUT to a fixed id (a transaction of PUTs that landed before the
+Retried: 429 and 503 (after the server's Retry-After, in seconds or as an HTTP date, or
+Azure's `x-ms-retry-after-ms` / `retry-after-ms` in milliseconds, else backoff), 502 and 504,
+timeouts and dropped or refused connections (exponential backoff with jitter). Bounded by a
+count and by the total time spent on one request. Resending is safe because every write is a
+PUT to a fixed id or a conditional update (a transaction of PUTs that landed before the
 connection dropped lands again as "no change").
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -51,7 +54,14 @@ class GaveUp(Exception):
         self.attempts = attempts
 
 
+MS_RETRY_HEADERS = ("x-ms-retry-after-ms", "retry-after-ms")  # Azure: milliseconds
+
+
 def retry_after(response: httpx.Response, now: datetime | None = None) -> float | None:
+    for header in MS_RETRY_HEADERS:  # finer than Retry-After, so read first
+        ms = response.headers.get(header, "").strip()
+        if ms.isdigit():
+            return int(ms) / 1000.0
     value = response.headers.get("Retry-After", "").strip()
     if not value:
         return None
@@ -67,26 +77,55 @@ def retry_after(response: httpx.Response, now: datetime | None = None) -> float 
 
 
 class Sender:
-    """Sends requests through an httpx.Client with the retry policy; reports retries."""
+    """Sends requests through an httpx.Client with the retry policy; reports retries. With
+    `requests_per_second`, requests (retries included) are spaced to stay under that rate."""
 
     def __init__(self, client: httpx.Client, policy: RetryPolicy,
                  on_event: Callable[[Event], None] = lambda _: None,
                  sleep: Callable[[float], None] = time.sleep,
-                 rng: Callable[[], float] = random.random) -> None:
+                 rng: Callable[[], float] = random.random,
+                 requests_per_second: float | None = None,
+                 content_type: str = FHIR_JSON,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
+        self._clock = clock
+        self.content_type = content_type
         self.policy = policy
         self.on_event = on_event
         self._sleep = sleep
         self._rng = rng
+        self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
+        self._next = float("-inf")
+        self._lock = threading.Lock()  # reads of several types run in threads
+        self.requests = 0  # requests sent, retries included (reported by benchmarks and tests)
+
+    def _pace(self) -> None:
+        with self._lock:
+            self.requests += 1
+            if not self._interval:
+                return
+            now = self._clock()
+            slot = max(now, self._next)  # this request's turn under the rate
+            self._next = slot + self._interval
+        if slot > now:
+            self._sleep(slot - now)
 
     def send(self, method: str, url: str, *, what: str, body: Any = None,
-             headers: dict[str, str] | None = None) -> httpx.Response:
-        content = None if body is None else json.dumps(body, ensure_ascii=False).encode()
-        headers = {**({"Content-Type": FHIR_JSON} if content else {}), **(headers or {})}
+             headers: dict[str, str] | None = None,
+             form: dict[str, str] | None = None) -> httpx.Response:
+        """`body` goes as FHIR JSON; `form` as a form-encoded search (`POST Type/_search`)."""
+        if form is not None:
+            content: bytes | None = urlencode(form).encode()
+            kind = "application/x-www-form-urlencoded"
+        else:
+            content = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+            kind = self.content_type
+        headers = {**({"Content-Type": kind} if content else {}), **(headers or {})}
         started = time.monotonic()
         retries = 0
         while True:
             wait: float | None = None
+            self._pace()
             try:
                 response = self.client.request(method, url, content=content, headers=headers)
             except httpx.TimeoutException:

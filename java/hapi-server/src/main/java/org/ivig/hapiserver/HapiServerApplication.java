@@ -15,6 +15,8 @@ import java.util.Map;
  * <pre>
  * java -jar ivig-hapi-server.jar --port 8080 [--fhir-version R5|R4B] [--data-dir DIR]
  *      [--require-token-file FILE] [--host 127.0.0.1]
+ *      [--max-transaction-entries N] [--client-id-strategy ALPHANUMERIC|ANY|NOT_ALLOWED]
+ *      [--no-suppress-unchanged]
  * </pre>
  *
  * One FHIR version per process. Without --data-dir the H2 database lives in memory and
@@ -54,6 +56,9 @@ public final class HapiServerApplication {
 		props.put("ivig.hapi.fhir-version", options.fhirVersion);
 		props.put("ivig.hapi.jdbc-url", options.jdbcUrl());
 		props.put("ivig.hapi.required-token", options.requiredToken == null ? "" : options.requiredToken);
+		props.put("ivig.hapi.max-transaction-entries", options.maxTransactionEntries);
+		props.put("ivig.hapi.client-id-strategy", options.clientIdStrategy);
+		props.put("ivig.hapi.suppress-unchanged", options.suppressUnchanged);
 
 		Class<?> versionConfig = "R4B".equals(options.fhirVersion) ? R4BConfig.class : R5Config.class;
 		SpringApplication app = new SpringApplication(ServerConfig.class, versionConfig);
@@ -68,7 +73,9 @@ public final class HapiServerApplication {
 	/** Command-line options. */
 	static final class ServerOptions {
 		static final String USAGE = "usage: hapi-server --port N [--fhir-version R5|R4B] [--data-dir DIR]"
-				+ " [--require-token-file FILE] [--host ADDR]";
+				+ " [--require-token-file FILE] [--host ADDR]"
+				+ " [--max-transaction-entries N] [--client-id-strategy ALPHANUMERIC|ANY|NOT_ALLOWED]"
+				+ " [--no-suppress-unchanged]";
 
 		int port = 8080;
 		String host = "127.0.0.1";
@@ -76,6 +83,10 @@ public final class HapiServerApplication {
 		Path dataDir;
 		String requiredToken;
 		boolean help;
+		// Server habits other vendors have, for tests (see docs/servers.md).
+		int maxTransactionEntries;
+		String clientIdStrategy = "ALPHANUMERIC";
+		boolean suppressUnchanged = true;
 
 		static ServerOptions parse(String[] args) throws Exception {
 			ServerOptions o = new ServerOptions();
@@ -109,6 +120,25 @@ public final class HapiServerApplication {
 						}
 						o.fhirVersion = v;
 					}
+					case "--max-transaction-entries" -> {
+						String v = value != null ? value : next(args, ++i, a);
+						try {
+							o.maxTransactionEntries = Integer.parseInt(v);
+						} catch (NumberFormatException e) {
+							throw new IllegalArgumentException(a + " needs a number, got " + v);
+						}
+						if (o.maxTransactionEntries < 1) {
+							throw new IllegalArgumentException(a + " must be at least 1, got " + v);
+						}
+					}
+					case "--client-id-strategy" -> {
+						String v = (value != null ? value : next(args, ++i, a)).toUpperCase(Locale.ROOT);
+						if (!v.equals("ALPHANUMERIC") && !v.equals("ANY") && !v.equals("NOT_ALLOWED")) {
+							throw new IllegalArgumentException(a + " must be ALPHANUMERIC, ANY or NOT_ALLOWED, got " + v);
+						}
+						o.clientIdStrategy = v;
+					}
+					case "--no-suppress-unchanged" -> o.suppressUnchanged = false;
 					case "--data-dir" -> o.dataDir = Path.of(value != null ? value : next(args, ++i, a));
 					case "--require-token-file" -> tokenFile = Path.of(value != null ? value : next(args, ++i, a));
 					default -> throw new IllegalArgumentException("unknown argument: " + args[i]);

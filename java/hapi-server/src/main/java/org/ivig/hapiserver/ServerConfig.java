@@ -69,11 +69,18 @@ public class ServerConfig {
 	private static final Logger ourLog = LoggerFactory.getLogger(ServerConfig.class);
 
 	@Bean
-	public JpaStorageSettings storageSettings() {
+	public JpaStorageSettings storageSettings(
+			@Value("${ivig.hapi.suppress-unchanged:true}") boolean theSuppressUnchanged,
+			@Value("${ivig.hapi.client-id-strategy:ALPHANUMERIC}") String theClientIdStrategy,
+			@Value("${ivig.hapi.max-transaction-entries:0}") int theMaxTransactionEntries) {
 		JpaStorageSettings s = new JpaStorageSettings();
-		// What the project relies on (these are HAPI's defaults, set explicitly for clarity).
-		s.setSuppressUpdatesWithNoChange(true);
-		s.setResourceClientIdStrategy(JpaStorageSettings.ClientIdStrategyEnum.ALPHANUMERIC);
+		// HAPI's defaults unless the command line asks otherwise: the other settings let the
+		// tests make HAPI behave like servers with other habits (see docs/servers.md).
+		s.setSuppressUpdatesWithNoChange(theSuppressUnchanged);
+		s.setResourceClientIdStrategy(JpaStorageSettings.ClientIdStrategyEnum.valueOf(theClientIdStrategy));
+		if (theMaxTransactionEntries > 0) {
+			s.setMaximumTransactionBundleSize(theMaxTransactionEntries);
+		}
 		s.setAllowExternalReferences(false);
 		s.setEnforceReferentialIntegrityOnWrite(true);
 		s.setDeleteEnabled(true);

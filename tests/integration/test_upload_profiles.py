@@ -1,0 +1,223 @@
+"""Compare before write, withdrawn content and server profiles, against the real HAPI server.
+
+Other servers' habits are HAPI's own settings (scripts/hapi-server options), not a fake server:
+one extra server takes at most 100 entries per transaction (413 above), refuses client-assigned
+ids (Medplum's habit) and versions identical updates (Firely's habit without its no-op plugin).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from ivig_fhir.cli import app
+from ivig_fhir.upload.run import same
+
+from .conftest import ExportCopy, export_copy, run_upload
+from .hapi import ROOT, HapiServer
+from .proxy import FaultProxy
+
+pytestmark = pytest.mark.java
+
+WITHDRAWN_USE = "pure-red-cell-aplasia"
+
+
+def _writes(proxy: FaultProxy) -> list[tuple[str, str]]:
+    """Requests that can change the server: transactions (POST to the base) and PUT/DELETE.
+    Searches (POST Type/_search) and reads are not writes."""
+    base = httpx.URL(proxy.upstream).path.rstrip("/")
+    return [(m, p) for m, p, _ in proxy.log
+            if m in ("PUT", "DELETE") or (m == "POST" and p.rstrip("/") == base)]
+
+
+@pytest.fixture(scope="module")
+def withdrawn_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The release with one indication removed from source_data/ (its ClinicalUseDefinition
+    and Provenance go; MedicationKnowledge no longer lists it)."""
+    work = tmp_path_factory.mktemp("withdrawn")
+    source = work / "source_data"
+    shutil.copytree(ROOT / "source_data", source)
+    path = source / "indications.yaml"
+    text = path.read_text()
+    start = text.index(f"  - key: {WITHDRAWN_USE}\n")
+    end = text.index("  - key: ", start + 1)
+    path.write_text(text[:start] + text[end:])
+    built = CliRunner().invoke(app, ["build", "--source", str(source), "--out", str(work / "out")])
+    assert built.exit_code == 0, built.output
+    return work / "out" / "ivig-fhir-bundle.json"
+
+
+def test_identical_reupload_sends_no_resource(hapi: HapiServer, tmp_path: Path) -> None:
+    copy = export_copy(tmp_path, "same")
+    with FaultProxy(hapi.url) as proxy:
+        first = run_upload(str(copy.path), "--server", proxy.url, "--max-entries", "100",
+                           env=hapi.env())
+        first_writes = _writes(proxy)
+        versions = hapi.versions(copy.keys)
+        proxy.log.clear()
+        again = run_upload(str(copy.path), "--server", proxy.url, "--max-entries", "100",
+                           env=hapi.env())
+        again_log = list(proxy.log)
+        again_writes = _writes(proxy)
+    assert first.code == 0, first.output
+    assert again.code == 0, again.output
+    assert len(first_writes) == 3  # 281 resources, 100 per transaction
+    assert again_writes == []
+    assert again_log and all(m == "GET" or p.endswith("/_search") for m, p, _ in again_log)
+    assert ("281 resources in 0 transactions" in again.stdout
+            and "281 equal on the server and not sent" in again.stdout), again.stdout
+    assert hapi.versions(copy.keys) == versions
+
+
+def _by_key(copy: ExportCopy) -> dict[str, dict[str, Any]]:
+    return {f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"]
+            for e in copy.bundle["entry"]}
+
+
+def test_retire_then_delete_withdrawn_use(hapi: HapiServer, tmp_path: Path,
+                                          withdrawn_release: Path) -> None:
+    old = export_copy(tmp_path / "old", "wd")
+    new = export_copy(tmp_path / "new", "wd", withdrawn_release)
+    gone = sorted(set(old.keys) - set(new.keys))
+    cud = f"ClinicalUseDefinition/ind-{WITHDRAWN_USE}-wd"
+    provenance = f"Provenance/prov-ind-{WITHDRAWN_USE}-wd"
+    assert gone == [cud, provenance]
+    assert run_upload(str(old.path), "--server", hapi.url, env=hapi.env()).code == 0
+    before = hapi.versions(old.keys)
+    old_resources, new_resources = _by_key(old), _by_key(new)
+    changed = {k for k in new.keys if not same(new_resources[k], old_resources[k])}
+    assert changed == {"MedicationKnowledge/ivig-knowledge-wd"}  # it listed the use
+
+    dry = run_upload(str(new.path), "--server", hapi.url, "--retire", "--dry-run",
+                     env=hapi.env())
+    assert dry.code == 0, dry.output
+    assert f"retire  {cud}" in dry.stdout and f"keep    {provenance}" in dry.stdout
+    assert "--dry-run: nothing changed (would retire 1)" in dry.stdout
+    assert hapi.versions(old.keys) == before  # nothing written, not even the new release
+
+    retired = run_upload(str(new.path), "--server", hapi.url, "--retire", "--verify",
+                         env=hapi.env())
+    assert retired.code == 0, retired.output
+    assert "withdrawn: 1 retired" in retired.stdout
+    stored = hapi.read_all(old.keys)
+    after = hapi.versions(old.keys)
+    for key in old.keys:  # resource by resource
+        resource = stored[key]
+        assert resource is not None, key
+        if key == cud:
+            assert resource["status"]["coding"][0]["code"] == "retired"
+            assert same({**old_resources[key], "status": resource["status"]}, resource)
+            assert after[key] == "2"
+        elif key == provenance:
+            assert same(old_resources[key], resource) and after[key] == before[key]
+        else:
+            assert same(new_resources[key], resource), key
+            assert after[key] == ("2" if key in changed else before[key]), key
+
+    cuds, provenances = hapi.count("ClinicalUseDefinition"), hapi.count("Provenance")
+    deleted = run_upload(str(new.path), "--server", hapi.url, "--delete-withdrawn",
+                         env=hapi.env())
+    assert deleted.code == 0, deleted.output
+    assert f"delete  {cud}" in deleted.stdout and f"delete  {provenance}" in deleted.stdout
+    assert "withdrawn: 2 deleted" in deleted.stdout
+    stored = hapi.read_all(old.keys)
+    assert stored[cud] is None and stored[provenance] is None
+    assert {k: v for k, v in hapi.versions(old.keys).items() if k not in gone} == {
+        k: v for k, v in after.items() if k not in gone}
+    # Only ours went: every other copy on the shared server is still there.
+    assert hapi.count("ClinicalUseDefinition") == cuds - 1
+    assert hapi.count("Provenance") == provenances - 1
+
+
+@pytest.fixture(scope="module")
+def strict_hapi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HapiServer]:
+    server = HapiServer(tmp_path_factory.mktemp("hapi-strict"), settings=(
+        "--max-transaction-entries", "100", "--client-id-strategy", "NOT_ALLOWED",
+        "--no-suppress-unchanged"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _ours(server: HapiServer, resource_type: str, system: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    with server.client() as c:
+        body = c.get(resource_type, params={"identifier": f"{system}|", "_count": "500"}).json()
+        while True:
+            found += [e["resource"] for e in body.get("entry", [])]
+            following = [link["url"] for link in body.get("link", [])
+                         if link["relation"] == "next"]
+            if not following:
+                return found
+            body = c.get(following[0]).json()
+
+
+def test_above_the_transaction_limit_the_server_answers_413(strict_hapi: HapiServer,
+                                                            tmp_path: Path) -> None:
+    copy = export_copy(tmp_path, "big")
+    before = strict_hapi.count("ClinicalUseDefinition")
+    run = run_upload(str(copy.path), "--server", strict_hapi.url, "--server-profile", "hapi")
+    assert run.code == 1
+    assert "HTTP 413" in run.output, run.output
+    assert strict_hapi.count("ClinicalUseDefinition") == before
+
+
+def test_server_assigned_ids_and_versioned_identical_updates(strict_hapi: HapiServer,
+                                                             tmp_path: Path) -> None:
+    copy = export_copy(tmp_path, "m")
+    system = "https://ivig-fhir.org/fhir/identifier/clinical-use-m"
+    first = run_upload(str(copy.path), "--server", strict_hapi.url, "--server-profile",
+                       "medplum", "--verify")
+    assert first.code == 0, first.output
+    # The profile's contradictions are named: Medplum speaks R4, this server R5.
+    assert "warning: the server speaks FHIR 5.0.0, which the medplum profile" in first.output
+    assert "281 resources in 6 transactions" in first.stdout  # 50 per transaction
+    assert "verified: all 281" in first.stdout
+    uses = _ours(strict_hapi, "ClinicalUseDefinition", system)
+    assert len(uses) == 125
+    assert all(u["id"].isdigit() for u in uses)  # the server's ids, not the export's
+    knowledge = _ours(strict_hapi, "MedicationKnowledge",
+                      "https://ivig-fhir.org/fhir/identifier/medication-knowledge-m")
+    assert len(knowledge) == 1
+    assert ({r["reference"] for r in knowledge[0]["clinicalUseIssue"]}
+            == {f"ClinicalUseDefinition/{u['id']}" for u in uses})
+    versions = {u["id"]: u["meta"]["versionId"] for u in uses}
+    assert set(versions.values()) == {"1"}
+
+    again = run_upload(str(copy.path), "--server", strict_hapi.url, "--server-profile",
+                       "medplum")
+    assert again.code == 0, again.output
+    assert "281 resources in 0 transactions" in again.stdout
+    # This server makes a version of every identical update: compare-before-write is what
+    # kept them at 1, as --force shows.
+    assert {u["id"]: u["meta"]["versionId"]
+            for u in _ours(strict_hapi, "ClinicalUseDefinition", system)} == versions
+    forced = run_upload(str(copy.path), "--server", strict_hapi.url, "--server-profile",
+                        "medplum", "--force")
+    assert forced.code == 0, forced.output
+    assert {u["meta"]["versionId"]
+            for u in _ours(strict_hapi, "ClinicalUseDefinition", system)} == {"2"}
+    assert len(_ours(strict_hapi, "ClinicalUseDefinition", system)) == 125  # no duplicates
+
+
+def test_withdrawn_use_under_server_assigned_ids(strict_hapi: HapiServer, tmp_path: Path,
+                                                 withdrawn_release: Path) -> None:
+    old = export_copy(tmp_path / "old", "mw")
+    new = export_copy(tmp_path / "new", "mw", withdrawn_release)
+    system = "https://ivig-fhir.org/fhir/identifier/clinical-use-mw"
+    args = ("--server", strict_hapi.url, "--server-profile", "medplum")
+    assert run_upload(str(old.path), *args).code == 0
+    deleted = run_upload(str(new.path), *args, "--delete-withdrawn", "--verify")
+    assert deleted.code == 0, deleted.output
+    assert "withdrawn: 2 deleted" in deleted.stdout
+    values = {i["value"] for u in _ours(strict_hapi, "ClinicalUseDefinition", system)
+              for i in u["identifier"]}
+    assert len(values) == 124 and f"indication/{WITHDRAWN_USE}" not in values
