@@ -21,8 +21,8 @@ EXPORT = ROOT / "output" / "ivig-fhir-bundle.json"
 SERVERS_DOC = ROOT / "docs" / "servers.md"
 
 
-@pytest.mark.parametrize(("entries", "max_bytes"), [(None, 100_000), (50, 120_000),
-                                                    (160, 50_000), (500, None)])
+@pytest.mark.parametrize(("entries", "max_bytes"), [(None, 300_000), (50, 200_000),
+                                                    (160, 250_000), (500, None)])
 def test_chunks_honour_entry_and_byte_limits_together(entries: int | None,
                                                       max_bytes: int | None) -> None:
     export = up.read_export(EXPORT)
@@ -105,18 +105,24 @@ def test_every_type_of_the_export_has_a_retire_rule_or_a_stated_reason() -> None
     with_identifier = {e.resource_type for e in export.entries
                        if up.state.our_identifier(e.resource, ns)}
     assert with_identifier == {"AdverseEvent", "ClinicalUseDefinition", "DocumentReference",
-                               "Group", "Medication", "MedicationKnowledge"}
+                               "Group", "Medication", "MedicationKnowledge",
+                               "MedicinalProductDefinition", "RegulatedAuthorization",
+                               "ValueSet"}
     assert with_identifier <= set(RETIRE) | set(CANNOT_RETIRE)
     cud = next(e.resource for e in export.entries
                if e.resource_type == "ClinicalUseDefinition")
     retired = RETIRE["ClinicalUseDefinition"](cud)
     assert retired is not None and retired["status"]["coding"][0]["code"] == "retired"
     assert RETIRE["ClinicalUseDefinition"](retired) is None  # already retired: no new version
+    authorization = next(e.resource for e in export.entries
+                         if e.resource_type == "RegulatedAuthorization")
+    retired = RETIRE["RegulatedAuthorization"](authorization)  # no status in the export
+    assert retired is not None and retired["status"]["coding"][0]["code"] == "retired"
 
 
 def test_relabel_gives_each_copy_its_own_identifier_namespace() -> None:
     copy = up.relabel(json.loads(EXPORT.read_text()), "q")
-    systems = {i["system"] for e in copy["entry"]
+    systems = {i.get("system") for e in copy["entry"]
                for i in e["resource"].get("identifier", [])}
     assert "https://ivig-fhir.org/fhir/identifier/clinical-use-q" in systems
     assert "https://ivig-fhir.org/fhir/identifier/clinical-use" not in systems

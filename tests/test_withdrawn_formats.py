@@ -17,7 +17,8 @@ from ivig_fhir.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 USE = "pure-red-cell-aplasia"
-WITHDRAWN = [f"ClinicalUseDefinition/ind-{USE}", f"Provenance/prov-ind-{USE}"]
+# The use's ValueSet goes with it: no other fact names pure red cell aplasia.
+WITHDRAWN = [f"ClinicalUseDefinition/ind-{USE}", f"Provenance/prov-ind-{USE}", f"ValueSet/{USE}"]
 
 
 @pytest.fixture(scope="module")

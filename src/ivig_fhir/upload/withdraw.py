@@ -36,10 +36,12 @@ from ivig_fhir.upload.transport import GaveUp, Sender, status_line
 PUBLICATION_STATUS = "http://hl7.org/fhir/publication-status"
 
 
-def _status(value: str) -> Callable[[JsonObject], JsonObject | None]:
+def _status(value: str, concept: bool = False) -> Callable[[JsonObject], JsonObject | None]:
+    """`concept`: the type's status is a CodeableConcept even where the export leaves it out."""
     def apply(resource: JsonObject) -> JsonObject | None:
         status = resource.get("status")
-        if isinstance(status, dict):  # R5/R4B ClinicalUseDefinition: a CodeableConcept
+        if isinstance(status, dict) or concept:  # e.g. ClinicalUseDefinition: CodeableConcept
+            status = status if isinstance(status, dict) else {}
             codes = {c.get("code") for c in status.get("coding", [])}
             if value in codes:
                 return None
@@ -58,11 +60,15 @@ def _inactive_group(resource: JsonObject) -> JsonObject | None:
 
 
 # The status each type has for "no longer in use" (R5 value sets: publication-status for
-# ClinicalUseDefinition, CodeSystem, StructureDefinition; medicationknowledge-status and
+# ClinicalUseDefinition, CodeSystem, ValueSet, StructureDefinition, and as the preferred
+# binding of MedicinalProductDefinition and RegulatedAuthorization; medicationknowledge-status and
 # medication-status `inactive`; document-reference-status `superseded`; Group.active false).
 RETIRE: dict[str, Callable[[JsonObject], JsonObject | None]] = {
     "ClinicalUseDefinition": _status("retired"),
+    "MedicinalProductDefinition": _status("retired", concept=True),
+    "RegulatedAuthorization": _status("retired", concept=True),
     "CodeSystem": _status("retired"),
+    "ValueSet": _status("retired"),
     "StructureDefinition": _status("retired"),
     "MedicationKnowledge": _status("inactive"),
     "Medication": _status("inactive"),
