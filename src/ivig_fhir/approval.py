@@ -10,6 +10,7 @@ carries no approval. `build` puts the approvals that hold into the export (mappi
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -65,17 +66,21 @@ def check_date(value: str) -> str:
 def read_approvals(source_dir: Path) -> list[Approval]:
     """Every approval recorded in `source_dir`, oldest first; none when there is no file.
     A malformed file raises BadInput naming each bad line."""
-    from ivig_fhir.load.yaml_files import read_yaml
-
     path = source_dir / APPROVAL_FILE
     if not path.exists():
         return []
-    yf, problems = read_yaml(path, str(path))
+    return _read_file(path, str(path))
+
+
+def _read_file(path: Path, display: str) -> list[Approval]:
+    from ivig_fhir.load.yaml_files import read_yaml
+
+    yf, problems = read_yaml(path, display)
     if yf is None or problems:
-        raise BadInput(f"cannot read {path}", problems)
+        raise BadInput(f"cannot read {display}", problems)
     entries = yf.data.get("approvals") if isinstance(yf.data, dict) else None
     if not isinstance(entries, list):
-        raise BadInput(f"cannot read {path}", [yf.problem((), "expected `approvals:`, a list",
+        raise BadInput(f"cannot read {display}", [yf.problem((), "expected `approvals:`, a list",
                                                           "approval")])
     out: list[Approval] = []
     for i, entry in enumerate(entries):
@@ -94,7 +99,7 @@ def read_approvals(source_dir: Path) -> list[Approval]:
                             fields["content_sha256"], fields["content_version"],
                             str(fields.get("note") or "")))
     if problems:
-        raise BadInput(f"cannot read {path}", problems)
+        raise BadInput(f"cannot read {display}", problems)
     return out
 
 
@@ -119,24 +124,40 @@ def approvals_holding(source_dir: Path, content_sha256: str) -> tuple[list[Appro
 def record_approval(source_dir: Path, approval: Approval) -> bool:
     """Append `approval` to the file (created when absent); False when the same approval is
     already recorded. Earlier approvals are kept: they are the history of sign-offs."""
-    from ruamel.yaml import YAML
-
     recorded = read_approvals(source_dir)
     if approval in recorded:
         return False
     path = source_dir / APPROVAL_FILE
-    yaml = YAML(typ="rt")
-    yaml.default_flow_style = False
-    if path.exists():
-        data = yaml.load(path.read_text(encoding="utf-8"))
-    else:
-        data = yaml.load(_HEADER + "approvals: []\n")
-    data["approvals"].append(approval.as_yaml())
+    text = path.read_text(encoding="utf-8") if path.exists() else _HEADER + "approvals:\n"
+    if not text.endswith("\n"):
+        text += "\n"
+    text += "".join(f"{'  ' if i else '- '}{key}: {_quoted(value)}\n"
+                    for i, (key, value) in enumerate(approval.as_yaml().items()))
+    # Appended, never rewritten: what the file held stays byte for byte. The result must read
+    # back as the approvals before plus this one, or the file is left as it was.
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        yaml.dump(data, handle)
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        if _read_file(tmp, str(path)) != [*recorded, approval]:
+            raise BadInput(f"{path}: `approvals:` is not the list at the end of the file, as "
+                           "`ivig-fhir approve` writes it; the approval was not recorded")
+    except BadInput:
+        tmp.unlink()
+        raise
     tmp.replace(path)
     return True
+
+
+# Characters a YAML file here may not hold raw (ivig_fhir.load.yaml_files); escaped, the reader
+# still refuses them in a text, so such a name is refused before anything is recorded.
+_RAW_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _quoted(value: str) -> str:
+    """`value` as a YAML double-quoted scalar (JSON's string escapes are YAML's), so no text
+    is ever read back as a number, a date or a boolean."""
+    return _RAW_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}",
+                           json.dumps(value, ensure_ascii=False))
 
 
 # --- reading an approval back from an export --------------------------------------------------

@@ -94,13 +94,14 @@ def build(settings: BuildSettings) -> BuildResult:
         resources = to_r4b(resources)
     bundle = build_bundle(curated, resources, fhir_version=settings.fhir_version)
     counts = Counter(m.resource.get_resource_type() for m in resources)
-    problems += validate_export(curated, dumps(bundle), settings.out_dir / BUNDLE_FILE,
-                                settings.fhir_version)
     current = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
     export = Export(bundle, curated.release, FHIR_VERSIONS[settings.fhir_version],
                     settings.ndjson_base_url,
                     tuple(sorted(set(settings.previous) - current)))
     files = write_formats(export, tuple(dict.fromkeys(settings.formats)))
+    # the bytes validated are the bytes written (the transaction format), serialised once
+    problems += validate_export(curated, files.get(BUNDLE_FILE) or dumps(bundle),
+                                settings.out_dir / BUNDLE_FILE, settings.fhir_version)
     files[MANIFEST_FILE] = dumps(manifest(settings, export, counts, files, approvals))
     return BuildResult(curated, files, counts, problems)
 
