@@ -99,6 +99,10 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     "I82.409": ({"warn-boxed-thrombosis", "ue-thrombosis"}, {"warn-boxed-renal-failure"}),
     "I26.99": ({"warn-boxed-thrombosis"}, set()),
     "I77.82": ({"ind-systemic-vasculitis"}, set()),
+    # Octagam 10% is approved for dermatomyositis in adults: juvenile dermatomyositis must not
+    # reach the approval.
+    "M33.10": ({"ind-octagam-10-dermatomyositis"}, set()),
+    "M33.00": (set(), {"ind-octagam-10-dermatomyositis"}),
 }
 
 
