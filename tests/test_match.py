@@ -103,6 +103,9 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     # reach the approval.
     "M33.10": ({"ind-octagam-10-dermatomyositis"}, set()),
     "M33.00": (set(), {"ind-octagam-10-dermatomyositis"}),
+    # Recurrent otitis media is coded on the recurrent axis; otitis media NOS is not recurrent.
+    "H66.004": ({"ind-recurrent-otitis-media"}, set()),
+    "H66.90": (set(), {"ind-recurrent-otitis-media"}),
 }
 
 
