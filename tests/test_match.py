@@ -86,6 +86,26 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     # Optic neuritis: the use names it with multiple sclerosis as comorbidity.
     "H46.9": ({"ind-optic-neuritis"}, set()),
     "G35.A": ({"ind-multiple-sclerosis", "ind-optic-neuritis"}, set()),
+    # Pharmacist review 2026-12-06. IVIG is a plasma-derived blood product: an IVIG reaction
+    # coded as anaphylaxis to a blood product is the same reaction.
+    "T80.51XA": ({"ue-anaphylaxis"}, set()),
+    # Paraneoplastic LEMS is filed at G73.1, outside G70.8-.
+    "G73.1": ({"ind-lambert-eaton-syndrome"}, set()),
+    # The PI label names SCID and Wiskott-Aldrich syndrome; ADA deficiency without SCID is not.
+    "D81.1": ({PI, "ind-gammagard-sd-pi"}, set()),
+    "D82.0": ({PI}, set()),
+    "D81.30": (set(), {PI}),
+    # A DVT or PE reaches the thrombosis boxed warning and reaction, not the renal one.
+    "I82.409": ({"warn-boxed-thrombosis", "ue-thrombosis"}, {"warn-boxed-renal-failure"}),
+    "I26.99": ({"warn-boxed-thrombosis"}, set()),
+    "I77.82": ({"ind-systemic-vasculitis"}, set()),
+    # Octagam 10% is approved for dermatomyositis in adults: juvenile dermatomyositis must not
+    # reach the approval.
+    "M33.10": ({"ind-octagam-10-dermatomyositis"}, set()),
+    "M33.00": (set(), {"ind-octagam-10-dermatomyositis"}),
+    # Recurrent otitis media is coded on the recurrent axis; otitis media NOS is not recurrent.
+    "H66.004": ({"ind-recurrent-otitis-media"}, set()),
+    "H66.90": (set(), {"ind-recurrent-otitis-media"}),
 }
 
 
