@@ -61,8 +61,8 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     "G61.0": ({"ind-guillain-barre-syndrome"}, {"ind-cidp"}),
     "G61.82": ({"ind-multifocal-motor-neuropathy"}, {"ind-cidp"}),
     # CLL (with or without remission; the hypogammaglobulinaemia code is not CLL).
-    "C91.10": ({"ind-b-cell-chronic-lymphocytic-leukemia"}, set()),
-    "C91.11": ({"ind-b-cell-chronic-lymphocytic-leukemia"}, set()),
+    # CLL alone is only a partial hit (see PARTIAL); another leukaemia is none.
+    "C91.11": (set(), {"ind-b-cell-chronic-lymphocytic-leukemia"}),
     "C91.00": (set(), {"ind-b-cell-chronic-lymphocytic-leukemia"}),
     # Anaphylaxis to a correctly given drug is the reaction; anaphylaxis NOS (T78.2, whose
     # Excludes1 sends drug reactions to T88.6) and anaphylaxis to a vaccine are not.
@@ -84,8 +84,8 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     "M31.31": ({"ind-granulomatosis-with-polyangiitis", "ind-systemic-vasculitis"}, set()),
     "M31.19": (set(), {"ind-thrombotic-thrombocytopenic-purpura", "ind-systemic-vasculitis"}),
     # Optic neuritis: the use names it with multiple sclerosis as comorbidity.
-    "H46.9": ({"ind-optic-neuritis"}, set()),
-    "G35.A": ({"ind-multiple-sclerosis", "ind-optic-neuritis"}, set()),
+    "H46.9": (set(), {"ind-optic-neuritis"}),  # partial alone: needs MS (see PARTIAL)
+    "G35.A": ({"ind-multiple-sclerosis"}, {"ind-optic-neuritis"}),
     # Pharmacist review 2026-12-06. IVIG is a plasma-derived blood product: an IVIG reaction
     # coded as anaphylaxis to a blood product is the same reaction.
     "T80.51XA": ({"ue-anaphylaxis"}, set()),
@@ -111,14 +111,18 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
 
 @pytest.fixture(scope="module")
 def answers() -> dict[str, dict[str, Any]]:
-    result = runner.invoke(app, ["match", *CASES, "--export", str(EXPORT), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    found = json.loads(result.stdout)
-    return {code: answer for code, answer in zip(CASES, found, strict=True)}
+    """Each code as the only coded problem of its own patient."""
+    found = {}
+    for code in [*CASES, *PARTIAL]:
+        result = runner.invoke(app, ["match", code, "--export", str(EXPORT), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        found[code] = json.loads(result.stdout)[0]
+    return found
 
 
-def _ids(answer: dict[str, Any]) -> set[str]:
-    return {hit["resource"].split("/", 1)[1] for hit in answer["hits"]}
+def _ids(answer: dict[str, Any], complete: bool = True) -> set[str]:
+    return {hit["resource"].split("/", 1)[1] for hit in answer["hits"]
+            if hit["complete"] is complete}
 
 
 @pytest.mark.parametrize("code", list(CASES))
@@ -128,6 +132,40 @@ def test_patient_code_matches_what_it_should_and_nothing_it_should_not(
     ids = _ids(answers[code])
     assert must <= ids, f"{code}: missing {must - ids}; got {sorted(ids)}"
     assert not ids & must_not, f"{code}: must not match {ids & must_not}"
+
+
+# code -> uses it reaches only in part: the use needs a condition or comorbidity this code is not.
+# A rule firing on these alone would reach patients without the disease.
+PARTIAL: dict[str, set[str]] = {
+    # Multiple sclerosis alone is not optic neuritis in multiple sclerosis.
+    "G35.A": {"ind-optic-neuritis"},
+    # CLL alone: the approved use is infection prevention in CLL with hypogammaglobulinaemia
+    # or recurrent infections, a disease status only the record can confirm.
+    "C91.10": {"ind-b-cell-chronic-lymphocytic-leukemia",
+               "ind-gammagard-sd-cll-infection-prevention"},
+    # A kidney transplant status alone is neither rejection nor an infection to prevent.
+    "Z94.0": {"ind-solid-organ-transplant-rejection"},
+    "H46.9": {"ind-optic-neuritis"},
+}
+
+
+@pytest.mark.parametrize("code", list(PARTIAL))
+def test_a_comorbidity_alone_is_a_partial_hit_that_says_what_the_use_needs(
+        answers: dict[str, dict[str, Any]], code: str) -> None:
+    partial = _ids(answers[code], complete=False)
+    assert PARTIAL[code] <= partial, f"{code}: {sorted(partial)}"
+    assert not PARTIAL[code] & _ids(answers[code])
+    for hit in answers[code]["hits"]:
+        if not hit["complete"]:
+            assert hit["needs"], hit
+
+
+def test_the_codes_of_one_patient_complete_a_use_together() -> None:
+    result = runner.invoke(app, ["match", "G35.A", "H46.9", "--export", str(EXPORT),
+                                 "--format", "json"])
+    assert result.exit_code == 0, result.output
+    ms, optic = json.loads(result.stdout)
+    assert "ind-optic-neuritis" in _ids(ms) and "ind-optic-neuritis" in _ids(optic)
 
 
 def test_enough_realistic_codes_with_hits_and_non_hits() -> None:
@@ -148,7 +186,8 @@ def test_a_hit_carries_status_evidence_role_and_the_value_set_it_matched_through
     assert "refractory" in spasms["disease_status"]
     optic = next(h for h in answers["G35.A"]["hits"]
                  if h["resource"].endswith("/ind-optic-neuritis"))
-    assert optic["role"] == "comorbidity"
+    assert optic["role"] == "comorbidity" and not optic["complete"]
+    assert "Optic neuritis" in optic["needs"]
     assert answers["G70.01"]["display"] == "Myasthenia gravis with (acute) exacerbation"
 
 

@@ -8,6 +8,13 @@ YAML, so it answers for exactly what a hospital would import.
 For each code: every indication, contraindication, warning, interaction and undesirable effect
 (ClinicalUseDefinition), every population (Group) and every authorization (RegulatedAuthorization)
 with a concept the code falls in, with the regulatory status and evidence the export states.
+
+The codes given together are one patient's problems. An indication or contraindication names a
+condition and may name comorbidities: FHIR means the use holds for the condition in patients with
+that comorbidity, so a hit is complete only when the patient's codes reach every part of it. A
+hit on one part alone (multiple sclerosis alone for "optic neuritis in multiple sclerosis", a
+transplant status alone for "transplant rejection") says what else the use needs (`needs`): a
+rule that fired on it would reach patients who do not have the disease.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +70,11 @@ class Hit:
     status: tuple[str, ...] = ()  # regulatory status, evidence, recommendation (category text)
     disease_status: str | None = None
     populations: tuple[str, ...] = ()
+    needs: str | None = None  # what else the use requires that the patient's codes do not reach
+
+    @property
+    def complete(self) -> bool:
+        return self.needs is None
 
 
 @dataclass
@@ -120,7 +132,58 @@ def match(bundle: JsonDict, codes: list[PatientCode]) -> tuple[list[Answer], lis
             if res.get("resourceType") in _MATCHED_TYPES:
                 answer.hits += _hits(res, code, sets)
         answers.append(answer)
+    reached: dict[str, set[str]] = {}
+    for answer in answers:
+        for hit in answer.hits:
+            reached.setdefault(hit.resource, set()).add(hit.role)
+    by_key = {f"{r.get('resourceType')}/{r.get('id')}": r for r in resources}
+    for answer in answers:
+        answer.hits = [_completed(hit, by_key[hit.resource], reached[hit.resource])
+                       for hit in answer.hits]
     return answers, problems
+
+
+def _completed(hit: Hit, res: JsonDict, reached: set[str]) -> Hit:
+    """The hit, with `needs` naming each part of its use the patient's codes do not reach."""
+    missing = [what for role, what in _parts(res).items() if role not in reached]
+    return replace(hit, needs="; ".join(missing)) if missing else hit
+
+
+def _parts(res: JsonDict) -> dict[str, str]:
+    """role -> how to say it, for each part an indication or contraindication requires."""
+    for name in ("indication", "contraindication"):
+        part = res.get(name)
+        if res.get("resourceType") != "ClinicalUseDefinition" or not isinstance(part, dict):
+            continue
+        parts = {}
+        condition = part.get("diseaseSymptomProcedure", {}).get("concept")
+        prevention = any(c.get("code") == "prevention" for c in
+                         part.get("intendedEffect", {}).get("concept", {}).get("coding", []))
+        if isinstance(condition, dict) and _matchable(condition):
+            parts["condition"] = f"the condition {condition.get('text', '')!r}"
+        elif isinstance(condition, dict) and not prevention:
+            parts["condition"] = (f"the condition {condition.get('text', '')!r} (not coded: "
+                                  "confirm it in the patient's record)")
+        elif isinstance(condition, dict):
+            # Prevention names what is prevented, not a problem of the patient: the patient is
+            # the comorbidity's, narrowed by a disease status only the record can confirm.
+            status = part.get("diseaseStatus", {}).get("concept", {})
+            if status.get("text") and not _matchable(status):
+                parts["status"] = (f"the disease status {status['text']!r} (not coded: "
+                                   "confirm it in the patient's record)")
+        comorbid = [c.get("concept", {}) for c in part.get("comorbidity", [])
+                    if isinstance(c, dict)]
+        if comorbid:
+            parts["comorbidity"] = "a comorbidity: " + " or ".join(
+                repr(c.get("text", "")) for c in comorbid)
+        return parts
+    return {}
+
+
+def _matchable(concept: JsonDict) -> bool:
+    return bool(concept.get("coding")) or any(
+        str(e.get("url", "")).endswith(LINK) for e in concept.get("extension", [])
+        if isinstance(e, dict))
 
 
 def _expansions(resources: list[JsonDict]) -> dict[str, dict[tuple[str, str], str]]:

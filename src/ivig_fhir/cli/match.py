@@ -21,10 +21,14 @@ def match_cmd(
                                          "against.")] = Path("output/ivig-fhir-bundle.json"),
     format_: Annotated[str, typer.Option("--format", help="text or json")] = "text",
 ) -> None:
-    """List every use, contraindication, warning, interaction, undesirable effect and
-    population of the export whose concept the code falls in (the ValueSet linked from the
-    concept), with regulatory status, evidence and disease status. Reads the export, not the
-    curated YAML. Exit 0 when the codes were matched (with or without hits), 2 on bad input."""
+    """Show what a decision-support rule sees for a patient's codes.
+
+    Lists every use, contraindication, warning, interaction, undesirable effect and population
+    of the export whose concept a code falls in (the ValueSet linked from the concept), with
+    regulatory status, evidence and disease status. The codes given together are one
+    patient's: a use that also needs a comorbidity or condition the codes do not reach is
+    listed as partial, with what it needs. Reads the export, not the curated YAML.
+    Exit 0 when the codes were matched (with or without hits), 2 on bad input."""
     from ivig_fhir.match import load_bundle, match, parse_code
 
     if format_ not in ("text", "json"):
@@ -37,13 +41,20 @@ def match_cmd(
     report(problems)
     if format_ == "json":
         typer.echo(json.dumps([{"system": a.code.system, "code": a.code.code,
-                                "display": a.display, "hits": [asdict(h) for h in a.hits]}
+                                "display": a.display,
+                                "hits": [{**asdict(h), "complete": h.complete}
+                                         for h in a.hits]}
                                for a in answers], indent=2, ensure_ascii=False))
         return
     for answer in answers:
+        full = [h for h in answer.hits if h.complete]
+        partial = [h for h in answer.hits if not h.complete]
         typer.echo(f"{answer.code} {answer.display or ''}".rstrip() +
-                   f": {len(answer.hits)} match{'es' * (len(answer.hits) != 1)}")
-        for hit in answer.hits:
+                   f": {len(full)} match{'es' * (len(full) != 1)}" +
+                   (f", {len(partial)} partial" if partial else ""))
+        for hit in full + partial:
             details = "; ".join(s for s in (*hit.status, hit.disease_status) if s)
             typer.echo(f"  {hit.kind:<18} {hit.resource}  {hit.role}: {hit.concept}"
                        + (f"  [{details}]" if details else ""))
+            if hit.needs:
+                typer.echo(f"  {'':<18} partial: the use also needs {hit.needs}")
