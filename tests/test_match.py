@@ -102,7 +102,8 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     # Octagam 10% is approved for dermatomyositis in adults: juvenile dermatomyositis must not
     # reach the approval.
     "M33.10": ({"ind-octagam-10-dermatomyositis"}, set()),
-    "M33.00": (set(), {"ind-octagam-10-dermatomyositis"}),
+    # ... but it keeps the page's off-label use, superseded only in part.
+    "M33.00": ({"ind-dermatomyositis"}, {"ind-octagam-10-dermatomyositis"}),
     # Recurrent otitis media is coded on the recurrent axis; otitis media NOS is not recurrent.
     "H66.004": ({"ind-recurrent-otitis-media"}, set()),
     "H66.90": (set(), {"ind-recurrent-otitis-media"}),

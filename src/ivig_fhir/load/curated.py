@@ -244,6 +244,7 @@ class Dosing(Fact):
 class Superseded(Fact):
     by: str  # kind/key of the fact carrying the current statement
     reason: str
+    in_part: bool = False  # replaced for part of its scope only: the statement still holds
 
 
 class Indication(Fact):

@@ -92,11 +92,14 @@ def _cud(data: JsonDict, cites: list[str], at: Any) -> Mapped:
 
 
 def _supersede(ctx: MapContext, data: JsonDict, sup: Superseded | None) -> None:
-    """Keep a page statement that a current source replaced, marked so no rule uses it."""
+    """Keep a page statement that a current source replaced, marked so no rule uses it; one
+    replaced for part of its scope (one product's approval) stays active for the rest."""
     if sup is None:
         return
-    data["status"] = _status("retired")
-    data.setdefault("category", []).append(local_concept(ctx, "fact-qualifier", "superseded"))
+    if not sup.in_part:
+        data["status"] = _status("retired")
+    data.setdefault("category", []).append(local_concept(
+        ctx, "fact-qualifier", "superseded-in-part" if sup.in_part else "superseded"))
     data.setdefault("extension", []).extend([
         extension(ctx, "superseded-by", reference("ClinicalUseDefinition", cud_ref(sup.by))),
         extension(ctx, "supersession-reason", sup.reason),

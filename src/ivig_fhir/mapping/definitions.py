@@ -99,6 +99,10 @@ CODE_SYSTEMS: dict[str, tuple[str, str, dict[str, tuple[str, str]]]] = {
                             "(see the fact-condition extension)."),
             "superseded": ("Superseded", "A statement of a source page replaced by a current "
                            "authoritative source; kept for the record with status retired."),
+            "superseded-in-part": ("Superseded in part", "A statement of a source page that a "
+                                   "current authoritative source replaced for part of its "
+                                   "scope (e.g. one product, one population); it stays active "
+                                   "for the rest."),
             "conflict": ("In conflict, held for review", "Contradicted by another fact of the "
                          "export (e.g. a use that is also a listed adverse reaction); not for "
                          "decision support until reviewed."),
