@@ -32,8 +32,8 @@ def build(
         "--out/manifest.json unless given) and exit 1 naming every file under --out that "
         "differs, is missing or is extra; 0 when --out is current.")] = False,
     fhir_version: Annotated[str | None, typer.Option(
-        "--fhir-version", help="R5 (default), or R4B: the R5 mapping converted, see "
-        "docs/r4b-mapping.md.", show_default=False)] = None,
+        "--fhir-version", help="R5 (default), R4B or R4: the R5 mapping converted, see "
+        "docs/r4b-mapping.md and docs/r4-mapping.md.", show_default=False)] = None,
 ) -> None:
     """Build the FHIR export from the curated data and write it to --out."""
     from dataclasses import replace
