@@ -176,7 +176,7 @@ public final class Main {
         Map<String, byte[]> binaries = new LinkedHashMap<>();
         if (xverPackage != null) {
             try {
-                binaries.putAll(xverPaths(Path.of(xverPackage)));
+                binaries.putAll(xverPaths(Path.of(xverPackage), ctx));
             } catch (IOException | RuntimeException e) {
                 err.println("referee: cannot read --xver-package " + xverPackage + ": " + e);
                 return 2;
@@ -219,14 +219,19 @@ public final class Main {
      * builds the definition of a cross-version extension (http://hl7.org/fhir/5.0/StructureDefinition/extension-
      * Resource.element) on demand; without it every such extension is an error ("invalid Version").
      */
-    static Map<String, byte[]> xverPaths(Path tgz) throws IOException {
+    static Map<String, byte[]> xverPaths(Path tgz, FhirContext ctx) throws IOException {
         Map<String, byte[]> out = new LinkedHashMap<>();
         try (java.io.InputStream in = Files.newInputStream(tgz)) {
             org.hl7.fhir.utilities.npm.NpmPackage pkg = org.hl7.fhir.utilities.npm.NpmPackage.fromPackage(in);
             for (String name : pkg.list("other")) {
                 if (name.startsWith("xver-paths-") && name.endsWith(".json")) {
                     try (java.io.InputStream file = pkg.load("other", name)) {
-                        out.put(name, file.readAllBytes());
+                        byte[] bytes = file.readAllBytes();
+                        if (name.equals("xver-paths-5.0.json")
+                                && ctx.getVersion().getVersion() == ca.uhn.fhir.context.FhirVersionEnum.R4) {
+                            bytes = r5PathsForR4(bytes, ctx.getResourceTypes());
+                        }
+                        out.put(name, bytes);
                     }
                 }
             }
@@ -235,6 +240,49 @@ public final class Main {
             throw new IOException("no other/xver-paths-*.json in " + tgz);
         }
         return out;
+    }
+
+    /**
+     * hl7.fhir.xver-extensions 0.1.0 marks with "!" each R5 element and type that R4B already has (it
+     * needs no extension there), and the engine leaves those out of the definitions it builds. R4 lacks
+     * whole resource types R4B has (ClinicalUseDefinition, RegulatedAuthorization, ...): in R4 every element
+     * of those needs its extension, so for them the marks are dropped. R4 also has no CodeableReference
+     * datatype: such an element takes its concept (CodeableConcept) or its reference (Reference).
+     */
+    static byte[] r5PathsForR4(byte[] bytes, Set<String> r4Types) throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode paths = (ObjectNode) json.readTree(bytes);
+        paths.fields().forEachRemaining(entry -> {
+            String type = entry.getKey().split("\\.")[0];
+            boolean notInR4 = !r4Types.contains(type);
+            JsonNode def = entry.getValue();
+            if (!def.isObject()) {
+                return;
+            }
+            ObjectNode node = (ObjectNode) def;
+            if (notInR4 && node.get("elements") instanceof ArrayNode elements) {
+                ArrayNode kept = json.createArrayNode();
+                elements.forEach(e -> kept.add(e.asText().replaceFirst("^!(?!@)", "")));
+                node.set("elements", kept);
+            }
+            if (node.get("types") instanceof ArrayNode types) {
+                ArrayNode kept = json.createArrayNode();
+                for (JsonNode t : types) {
+                    String code = t.asText();
+                    if (notInR4 && code.startsWith("!") && !code.startsWith("!@")) {
+                        code = code.substring(1);
+                    }
+                    if (code.startsWith("CodeableReference")) {
+                        kept.add("CodeableConcept");
+                        kept.add(code.replaceFirst("^CodeableReference", "Reference"));
+                    } else {
+                        kept.add(code);
+                    }
+                }
+                node.set("types", kept);
+            }
+        });
+        return json.writeValueAsBytes(paths);
     }
 
     /** Version of the HL7 engine (org.hl7.fhir.validation) inside the jar, from its Maven metadata. */
