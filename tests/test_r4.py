@@ -293,3 +293,18 @@ def test_referee_r4_finds_no_errors(files: dict[str, bytes], tmp_path: Path) -> 
     found = [i["diagnostics"] for i in bad_outcome["issue"] if i["severity"] == "error"]
     assert any("diseaseSymptom'" in d for d in found), found
     assert any("valueString" in d for d in found), found
+
+
+def test_a_conversion_gap_stops_the_build_and_writes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivig_fhir import pipeline
+
+    def gap(resources: Any) -> Any:
+        raise NotConvertible("Group.type 'careteam' has no R4B/R4 code")
+
+    monkeypatch.setitem(pipeline.CONVERTERS, "R4", gap)
+    result = runner.invoke(app, ["build", "--source", str(SOURCE), "--out", str(tmp_path / "x"),
+                                 "--fhir-version", "R4"])
+    assert result.exit_code == 1, result.output
+    assert "careteam" in result.output and "cannot be written as FHIR R4" in result.output
+    assert not (tmp_path / "x").exists()
