@@ -77,6 +77,21 @@ def test_build_r4_validates_and_writes(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.xfail(strict=True, reason="needs the R4 definitions extract (definitions/r4) that "
+                   "the validator's engine branch adds")
+def test_r4_and_r4b_define_the_same_elements() -> None:
+    """What convert.r4 rests on (docs/r4-mapping.md): for every type the export writes, R4
+    and R4B have the same elements, cardinalities and types."""
+    r4, r4b = load("R4"), load("R4B")
+    for kind in ("MedicationKnowledge", "Medication", "AdverseEvent", "Group",
+                 "DocumentReference", "Provenance", "CodeSystem", "StructureDefinition",
+                 "Bundle"):
+        a, b = r4.structure(kind), r4b.structure(kind)
+        assert a is not None and b is not None, kind
+        assert [(e.path, e.min, e.max, e.types) for e in a.elements] == [
+            (e.path, e.min, e.max, e.types) for e in b.elements], kind
+
+
 def test_every_resource_has_an_r4_structure(bundle: JsonDict) -> None:
     """R4 and R4B define the same elements for these types, so the R4B models parse R4."""
     r4b_model("Bundle").model_validate(bundle)
