@@ -40,12 +40,13 @@ def build_bundle(curated: Curated, resources: Sequence[Mapped],
         "id": f"ivig-fhir-{bundle_type}",
         "identifier": {"system": f"{base}/identifier/bundle",
                        "value": f"ivig-fhir-{curated.release.content_version}-{bundle_type}"
-                                + ("-r4b" if fhir_version == "R4B" else "")},
+                                + ("" if fhir_version == "R5" else f"-{fhir_version.lower()}")},
         "type": bundle_type,
         "entry": entries,
     }
-    # A model-level failure here is a bug in a mapper (or in convert.r4b).
-    (R4BBundle if fhir_version == "R4B" else Bundle).model_validate(bundle)
+    # A model-level failure here is a bug in a mapper (or in convert). R4 has the R4B Bundle's
+    # structure (convert.r4).
+    (Bundle if fhir_version == "R5" else R4BBundle).model_validate(bundle)
     return bundle
 
 

@@ -13,7 +13,7 @@ import java.util.Map;
  * Entry point of the local HAPI FHIR JPA server used by ivig-fhir.
  *
  * <pre>
- * java -jar ivig-hapi-server.jar --port 8080 [--fhir-version R5|R4B] [--data-dir DIR]
+ * java -jar ivig-hapi-server.jar --port 8080 [--fhir-version R5|R4B|R4] [--data-dir DIR]
  *      [--require-token-file FILE] [--host 127.0.0.1]
  * </pre>
  *
@@ -55,7 +55,11 @@ public final class HapiServerApplication {
 		props.put("ivig.hapi.jdbc-url", options.jdbcUrl());
 		props.put("ivig.hapi.required-token", options.requiredToken == null ? "" : options.requiredToken);
 
-		Class<?> versionConfig = "R4B".equals(options.fhirVersion) ? R4BConfig.class : R5Config.class;
+		Class<?> versionConfig = switch (options.fhirVersion) {
+			case "R4" -> R4Config.class;
+			case "R4B" -> R4BConfig.class;
+			default -> R5Config.class;
+		};
 		SpringApplication app = new SpringApplication(ServerConfig.class, versionConfig);
 		app.setBannerMode(Banner.Mode.OFF);
 		app.setDefaultProperties(props);
@@ -67,7 +71,7 @@ public final class HapiServerApplication {
 
 	/** Command-line options. */
 	static final class ServerOptions {
-		static final String USAGE = "usage: hapi-server --port N [--fhir-version R5|R4B] [--data-dir DIR]"
+		static final String USAGE = "usage: hapi-server --port N [--fhir-version R5|R4B|R4] [--data-dir DIR]"
 				+ " [--require-token-file FILE] [--host ADDR]";
 
 		int port = 8080;
@@ -104,8 +108,8 @@ public final class HapiServerApplication {
 					case "--host" -> o.host = value != null ? value : next(args, ++i, a);
 					case "--fhir-version" -> {
 						String v = (value != null ? value : next(args, ++i, a)).toUpperCase(Locale.ROOT);
-						if (!v.equals("R5") && !v.equals("R4B")) {
-							throw new IllegalArgumentException("--fhir-version must be R5 or R4B, got " + v);
+						if (!v.equals("R5") && !v.equals("R4B") && !v.equals("R4")) {
+							throw new IllegalArgumentException("--fhir-version must be R5, R4B or R4, got " + v);
 						}
 						o.fhirVersion = v;
 					}
