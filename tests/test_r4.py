@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from ivig_fhir.bundle import build_bundle, dumps
 from ivig_fhir.cli import app
 from ivig_fhir.convert import NotConvertible, to_r4
-from ivig_fhir.convert.r4 import XVER, convert
+from ivig_fhir.convert.r4 import AS_BASIC, XVER, convert
 from ivig_fhir.definitions import load
 from ivig_fhir.formats import FORMATS, Export, write_formats
 from ivig_fhir.load import load_source_data
@@ -64,8 +64,8 @@ def _r5() -> JsonDict:
 
 
 @pytest.mark.xfail(strict=True, reason="ivig_fhir.validate has no R4 definitions yet (the "
-                   "engine branch adds definitions/r4 and R4 to normalize_version); the build "
-                   "validates what it writes and must not skip that")
+                   "engine branch adds definitions/r4); the build validates what it writes and "
+                   "refuses (exit 2) rather than skip that")
 def test_build_r4_validates_and_writes(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = runner.invoke(app, ["build", "--source", str(SOURCE), "--out", str(out),
@@ -84,8 +84,8 @@ def test_r4_and_r4b_define_the_same_elements() -> None:
     and R4B have the same elements, cardinalities and types."""
     r4, r4b = load("R4"), load("R4B")
     for kind in ("MedicationKnowledge", "Medication", "AdverseEvent", "Group",
-                 "DocumentReference", "Provenance", "CodeSystem", "StructureDefinition",
-                 "Bundle"):
+                 "DocumentReference", "Provenance", "CodeSystem", "ValueSet",
+                 "StructureDefinition", "Bundle"):
         a, b = r4.structure(kind), r4b.structure(kind)
         assert a is not None and b is not None, kind
         assert [(e.path, e.min, e.max, e.types) for e in a.elements] == [
@@ -116,8 +116,7 @@ def test_ids_and_references_follow_the_uses_to_basic(bundle: JsonDict) -> None:
     r5_ids = [(r["resourceType"], r["id"]) for r in _resources(_r5())]
     r4_ids = [(r["resourceType"], r["id"]) for r in _resources(bundle)]
     assert [i for _, i in r4_ids] == [i for _, i in r5_ids]
-    assert [t for t, _ in r4_ids] == [
-        "Basic" if t == "ClinicalUseDefinition" else t for t, _ in r5_ids]
+    assert [t for t, _ in r4_ids] == ["Basic" if t in AS_BASIC else t for t, _ in r5_ids]
     keys = {f"{t}/{i}" for t, i in r4_ids}
     refs = [v for r in _resources(bundle) for v in _strings(r, "reference")]
     assert refs and all(ref in keys for ref in refs if "/" in ref), [
@@ -133,12 +132,19 @@ def _strings(node: Any, key: str) -> list[str]:
     return []
 
 
-def _cud_from_basic(basic: JsonDict) -> JsonDict:
-    """The R5 ClinicalUseDefinition a Basic stands for, read back from its extensions by the
-    cross-version rules (the inverse of convert.r4)."""
-    cud: JsonDict = {"resourceType": "ClinicalUseDefinition", "id": basic["id"],
-                     "identifier": basic["identifier"]}
-    structure = load("R5").structure("ClinicalUseDefinition")
+# The export's own extensions that R5 places inside a backbone element (convert.r4 hoists
+# them onto the Basic): where they go back.
+NESTED_OWN = {"undesirable-effect-manifestation": "undesirableEffect"}
+
+
+def _from_basic(basic: JsonDict) -> JsonDict:
+    """The R5 resource a Basic stands for, read back from its extensions by the cross-version
+    rules (the inverse of convert.r4)."""
+    kind = basic["code"]["coding"][0]["code"]
+    cud: JsonDict = {"resourceType": kind, "id": basic["id"]}
+    if "identifier" in basic:
+        cud["identifier"] = basic["identifier"]
+    structure = load("R5").structure(kind)
     assert structure is not None
     own = []
     for ext in basic["extension"]:
@@ -154,8 +160,10 @@ def _cud_from_basic(basic: JsonDict) -> JsonDict:
             cud.setdefault(name, []).append(value)
         else:
             cud[name] = value
-    if own:  # the export's own extensions: on undesirableEffect in R5
-        cud["undesirableEffect"]["extension"] = own
+    for ext in own:
+        name = ext["url"].rsplit("/", 1)[-1]
+        target = cud[NESTED_OWN[name]] if name in NESTED_OWN else cud
+        target.setdefault("extension", []).append(ext)
     return cud
 
 
@@ -169,19 +177,70 @@ def _read(ext: JsonDict) -> Any:
     return out
 
 
-def test_every_clinical_use_fact_is_in_its_basic(bundle: JsonDict) -> None:
-    """Nothing lost: each Basic's extensions give back its R5 ClinicalUseDefinition exactly
-    (narrative aside, which is carried unchanged)."""
-    r5 = {r["id"]: r for r in _resources(_r5(), "ClinicalUseDefinition")}
+def test_every_fact_of_a_type_r4_lacks_is_in_its_basic(bundle: JsonDict) -> None:
+    """Nothing lost: each Basic's extensions give back its R5 ClinicalUseDefinition,
+    RegulatedAuthorization or MedicinalProductDefinition exactly (narrative aside, which is
+    carried unchanged; references to those types now name the Basic)."""
+    r5 = {r["id"]: r for r in _resources(_r5()) if r["resourceType"] in AS_BASIC}
     basics = _resources(bundle, "Basic")
-    assert len(basics) == len(r5) == 125
+    kinds = {b["code"]["coding"][0]["code"] for b in basics}
+    assert kinds == set(AS_BASIC)
+    assert len(basics) == len(r5) == 146  # 138 uses, 4 products, 4 US authorizations
     for basic in basics:
-        want = copy.deepcopy(r5[basic["id"]])
-        assert basic["text"] == want.pop("text")
-        assert basic["subject"] == want["subject"][0]
-        assert basic["code"]["coding"][0]["code"] == "ClinicalUseDefinition"
-        got = _cud_from_basic(basic)
+        want = json.loads(json.dumps(r5[basic["id"]]).replace(
+            '"ClinicalUseDefinition/', '"Basic/').replace(
+            '"MedicinalProductDefinition/', '"Basic/'))
+        assert basic["text"] == r5[basic["id"]]["text"]
+        want.pop("text")
+        if "subject" in want:  # all of them in the extension, the first also here
+            assert basic["subject"] == want["subject"][0]
+        got = _from_basic(basic)
         assert _normal(got) == _normal(want), basic["id"]
+
+
+def test_authorizations_keep_every_approved_use(bundle: JsonDict) -> None:
+    """R4B keeps one `indication` per RegulatedAuthorization; R4's Basic keeps them all, as
+    references to the uses' Basics, and the product is Basic.subject."""
+    r5 = {r["id"]: r for r in _resources(_r5(), "RegulatedAuthorization")}
+    for basic in _resources(bundle, "Basic"):
+        if basic["id"] not in r5:
+            continue
+        uses = [x["valueReference"]["reference"] for x in basic["extension"]
+                if x["url"] == XVER + "RegulatedAuthorization.indication"]
+        assert uses == [i["reference"]["reference"].replace("ClinicalUseDefinition/", "Basic/")
+                        for i in r5[basic["id"]]["indication"]]
+        assert basic["subject"]["reference"].startswith("Basic/mpd-")
+
+
+def test_value_sets_and_extension_contexts(bundle: JsonDict) -> None:
+    """ValueSets are native R4 (compose and expansion unchanged); each extension's context is
+    where the element it sits on is in R4."""
+    r5 = {r["id"]: r for r in _resources(_r5(), "ValueSet")}
+    value_sets = _resources(bundle, "ValueSet")
+    assert len(value_sets) == len(r5) == 98
+    assert all(vs == r5[vs["id"]] for vs in value_sets)
+    contexts = {sd["id"]: [c["expression"] for c in sd["context"]]
+                for sd in _resources(bundle, "StructureDefinition")}
+    assert contexts["fact-qualifier"] == ["MedicationKnowledge.administrationGuidelines",
+                                          "MedicationKnowledge.drugCharacteristic"]
+    assert contexts["fact-condition"] == ["MedicationKnowledge.drugCharacteristic"]
+    assert contexts["superseded-by"] == contexts["conflicts-with"] == ["Basic"]
+    assert contexts["concept-value-set"] == ["CodeableConcept"]
+    mk = _resources(bundle, "MedicationKnowledge")[0]
+    guidelines = mk["administrationGuidelines"]
+    assert len(guidelines) == sum(len(ig["dosingGuideline"]) for ig in _resources(
+        _r5(), "MedicationKnowledge")[0]["indicationGuideline"])
+    assert any(g["indicationCodeableConcept"]["text"].startswith("For: ") for g in guidelines)
+
+
+def test_approval_date_is_a_cross_version_extension() -> None:
+    """R4 CodeSystem and ValueSet have no approvalDate (R4 4.0.1 definitions)."""
+    for kind in ("CodeSystem", "ValueSet"):
+        r4 = convert({"resourceType": kind, "id": "x", "status": "active",
+                      "approvalDate": "2026-12-05"})
+        assert "approvalDate" not in r4
+        assert r4["extension"] == [{"url": XVER + f"{kind}.approvalDate",
+                                    "valueDate": "2026-12-05"}]
 
 
 def _normal(node: Any) -> Any:

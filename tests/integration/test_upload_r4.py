@@ -57,7 +57,9 @@ def test_r4_export_loads_reads_back_and_reuploads_unchanged(hapi_r4: HapiServer,
     bundle = json.loads(r4_export.read_text())
     counts = dict(Counter(e["resource"]["resourceType"] for e in bundle["entry"]))
     keys = [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]]
-    assert counts["Basic"] == 125 and "ClinicalUseDefinition" not in counts
+    # 138 uses, 4 products, 4 US authorizations: R5 types R4 lacks.
+    assert counts["Basic"] == 146 and not {"ClinicalUseDefinition", "RegulatedAuthorization",
+                                           "MedicinalProductDefinition"} & set(counts)
 
     run = run_upload(str(r4_export), "--server", hapi_r4.url, "--verify")
     assert run.code == 0, run.output
@@ -75,7 +77,11 @@ def test_r4_export_loads_reads_back_and_reuploads_unchanged(hapi_r4: HapiServer,
     # R5's ClinicalUseDefinition?subject= becomes a search on Basic.subject.
     with hapi_r4.client() as client:
         found = client.get("Basic", params={"subject": "Medication/ivig", "_summary": "count"})
-    assert found.json()["total"] == 125
+        # A label's authorization is found from its product (Basic as well).
+        authorized = client.get("Basic", params={"subject": "Basic/mpd-privigen"}).json()
+    # 122 uses of the generic alone and 4 that name the generic and products (first subject).
+    assert found.json()["total"] == 126
+    assert "ra-privigen" in {e["resource"]["id"] for e in authorized.get("entry", [])}
 
 
 def test_r4_and_r5_are_never_mixed(hapi_r4: HapiServer, hapi: HapiServer,

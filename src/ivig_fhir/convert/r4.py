@@ -7,9 +7,10 @@ in R4 (https://hl7.org/fhir/versions.html#extensions, and the cross-version pack
 hl7.fhir.uv.xver-r5.r4): into the cross-version extension
 `http://hl7.org/fhir/5.0/StructureDefinition/extension-<Resource>.<element>` on the R4
 resource; a backbone element becomes a complex extension whose parts are named by the child
-elements. An R5 resource type R4 lacks (ClinicalUseDefinition) becomes a Basic resource with
-the same id, `code` naming the R5 type, and every R5 element as such an extension. Every
-element and its fate: docs/r4-mapping.md.
+elements. An R5 resource type R4 lacks (ClinicalUseDefinition, RegulatedAuthorization,
+MedicinalProductDefinition) becomes a Basic resource with the same id, `code` naming the R5
+type, and every R5 element as such an extension. Every element and its fate:
+docs/r4-mapping.md.
 
 fhir.resources has no R4 models; since the structures are the same, each result is parsed by
 its R4B model (Basic included), so an R5 element this module does not handle fails the build
@@ -22,7 +23,6 @@ import copy
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from functools import partial
 from typing import Any, cast
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -37,8 +37,10 @@ FHIR_VERSION = "4.0.1"
 XVER = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
 # Names of R5 resource types (R4's own `resource-types` lacks ClinicalUseDefinition).
 RESOURCE_TYPES = "http://hl7.org/fhir/fhir-types"
-# R5 resource types R4 does not have, each carried by a Basic resource.
-AS_BASIC = ("ClinicalUseDefinition",)
+# R5 resource types R4 does not have with the same meaning, each carried by a Basic resource.
+# R4's MedicinalProduct and MedicinalProductAuthorization (maturity 0, replaced in R4B) are
+# shaped differently: not a home for MedicinalProductDefinition or RegulatedAuthorization.
+AS_BASIC = ("ClinicalUseDefinition", "RegulatedAuthorization", "MedicinalProductDefinition")
 
 NotInR4 = NotConvertible
 
@@ -101,10 +103,11 @@ def _group(r: JsonDict) -> JsonDict:
     return _with_extensions(common.group(r), extensions)
 
 
-def _clinical_use(r: JsonDict) -> JsonDict:
-    """ClinicalUseDefinition -> Basic: `identifier`, `text` and `extension` are Basic's own;
-    the one `subject` is also Basic.subject (so R4 servers can search uses by product); every
-    other element, and `subject` itself, is a cross-version extension."""
+def _as_basic(r: JsonDict) -> JsonDict:
+    """A resource of a type R4 lacks (AS_BASIC) -> Basic: `identifier`, `text` and `extension`
+    are Basic's own; the first `subject` is also Basic.subject (so R4 servers can search, e.g.
+    the uses of a product); every other element, and `subject` itself, is a cross-version
+    extension."""
     kind = r.pop("resourceType")
     common.no(r, kind, "meta", "implicitRules", "language", "contained", "modifierExtension")
     basic: JsonDict = {"resourceType": "Basic", "id": r.pop("id")}
@@ -113,13 +116,24 @@ def _clinical_use(r: JsonDict) -> JsonDict:
     if "identifier" in r:
         basic["identifier"] = r.pop("identifier")
     basic["code"] = {"coding": [{"system": RESOURCE_TYPES, "code": kind, "display": kind}]}
-    subjects = r.get("subject", [])
-    if len(subjects) == 1:
+    # Basic.subject is 0..1: the first subject, which for a use that also names products is
+    # the generic Medication (the mappers put it first), so `Basic?subject=Medication/ivig`
+    # finds every use R5's `ClinicalUseDefinition?subject=` finds.
+    if subjects := r.get("subject", []):
         basic["subject"] = subjects[0]
     hoisted: list[JsonDict] = list(r.pop("extension", []))
     extensions = [e for name, value in r.items()
                   for e in xver(f"{kind}.{name}", value, hoisted)]
     return _with_extensions(basic, extensions + hoisted)
+
+
+def _canonical(r: JsonDict) -> JsonDict:
+    """R4 CodeSystem and ValueSet have no approvalDate (R4 definitions, 4.0.1): its
+    cross-version extension carries it."""
+    r = common.canonical(r, FHIR_VERSION)
+    extensions = (xver(f"{r['resourceType']}.approvalDate", r.pop("approvalDate"))
+                  if "approvalDate" in r else [])
+    return _with_extensions(r, extensions)
 
 
 def _structure_definition(r: JsonDict) -> JsonDict:
@@ -142,12 +156,15 @@ def _with_extensions(r: JsonDict, extensions: list[JsonDict]) -> JsonDict:
 _STEPS: dict[str, Callable[[JsonDict], JsonDict]] = {
     "MedicationKnowledge": _medication_knowledge,
     "Medication": common.medication,
-    "ClinicalUseDefinition": _clinical_use,
+    "ClinicalUseDefinition": _as_basic,
+    "RegulatedAuthorization": _as_basic,
+    "MedicinalProductDefinition": _as_basic,
     "AdverseEvent": common.adverse_event,
     "Group": _group,
     "DocumentReference": common.document_reference,
     "Provenance": common.provenance,
-    "CodeSystem": partial(common.canonical, fhir_version=FHIR_VERSION),
+    "CodeSystem": _canonical,
+    "ValueSet": _canonical,
     "StructureDefinition": _structure_definition,
 }
 
