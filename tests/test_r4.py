@@ -4,7 +4,6 @@ says; every format; and the HL7 engine (referee) finds no error in it."""
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import subprocess
