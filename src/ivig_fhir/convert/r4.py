@@ -50,14 +50,19 @@ def to_r4(resources: Sequence[Mapped]) -> list[Mapped]:
     and every reference to it is rewritten (`ClinicalUseDefinition/x` -> `Basic/x`)."""
     converted = []
     moved: dict[str, str] = {}
+    identifiers: dict[str, JsonDict] = {}
     for mapped in resources:
         data: JsonDict = json.loads(mapped.resource.model_dump_json(exclude_none=True))
         r4 = convert(data)
         if r4["resourceType"] != data["resourceType"]:
-            moved[f"{data['resourceType']}/{data['id']}"] = f"{r4['resourceType']}/{r4['id']}"
+            key = f"{data['resourceType']}/{data['id']}"
+            moved[key] = f"{r4['resourceType']}/{r4['id']}"
+            if data.get("identifier"):
+                identifiers[key] = data["identifier"][0]
         converted.append((mapped, r4))
     out = []
     for mapped, r4 in converted:
+        _logical_subjects(r4, identifiers)
         _rewrite_references(r4, moved)
         model = get_fhir_model_class(r4["resourceType"])  # R4B class: the same structure
         out.append(replace(mapped, resource=cast(Resource, model.model_validate(r4))))
@@ -69,6 +74,19 @@ def convert(resource: JsonDict) -> JsonDict:
     data = copy.deepcopy(resource)  # the steps rename elements in place
     step = _STEPS.get(data["resourceType"])
     return step(data) if step else data
+
+
+def _logical_subjects(r4: JsonDict, identifiers: dict[str, JsonDict]) -> None:
+    """A `subject` beyond Basic.subject that names a resource R4 lacks (a label's
+    MedicinalProductDefinition) cannot be a literal reference to its Basic: the engine gives
+    the cross-version `.subject` extension only R4 types as targets. It becomes a logical
+    reference: the product's identifier (its Basic carries the same) and display."""
+    for ext in r4.get("extension", []):
+        ref = ext.get("valueReference", {})
+        if str(ext.get("url", "")).endswith(".subject") and ref.get("reference") in identifiers:
+            ext["valueReference"] = {"identifier": identifiers[ref["reference"]],
+                                     **({"display": ref["display"]} if "display" in ref
+                                        else {})}
 
 
 def _rewrite_references(node: Any, moved: dict[str, str]) -> None:
@@ -106,8 +124,8 @@ def _group(r: JsonDict) -> JsonDict:
 def _as_basic(r: JsonDict) -> JsonDict:
     """A resource of a type R4 lacks (AS_BASIC) -> Basic: `identifier`, `text` and `extension`
     are Basic's own; the first `subject` is also Basic.subject (so R4 servers can search, e.g.
-    the uses of a product); every other element, and `subject` itself, is a cross-version
-    extension."""
+    the uses of a product, as HL7's guide maps `subject`); every other element, and any
+    further `subject` (Basic.subject is 0..1), is a cross-version extension."""
     kind = r.pop("resourceType")
     common.no(r, kind, "meta", "implicitRules", "language", "contained", "modifierExtension")
     basic: JsonDict = {"resourceType": "Basic", "id": r.pop("id")}
@@ -119,8 +137,10 @@ def _as_basic(r: JsonDict) -> JsonDict:
     # Basic.subject is 0..1: the first subject, which for a use that also names products is
     # the generic Medication (the mappers put it first), so `Basic?subject=Medication/ivig`
     # finds every use R5's `ClinicalUseDefinition?subject=` finds.
-    if subjects := r.get("subject", []):
+    if subjects := r.pop("subject", []):
         basic["subject"] = subjects[0]
+        if len(subjects) > 1:
+            r["subject"] = subjects[1:]
     hoisted: list[JsonDict] = list(r.pop("extension", []))
     extensions = [e for name, value in r.items()
                   for e in xver(f"{kind}.{name}", value, hoisted)]
