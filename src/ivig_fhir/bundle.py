@@ -37,7 +37,7 @@ def build_bundle(curated: Curated, resources: Sequence[Mapped],
         "id": f"ivig-fhir-{bundle_type}",
         "identifier": {"system": f"{base}/identifier/bundle",
                        "value": f"ivig-fhir-{curated.release.content_version}-{bundle_type}"
-                                + ("-r4b" if fhir_version == "R4B" else "")},
+                                + ("" if fhir_version == "R5" else f"-{fhir_version.lower()}")},
         "type": bundle_type,
         "entry": entries,
     }

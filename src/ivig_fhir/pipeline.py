@@ -1,7 +1,8 @@
 """The build, stage by stage: load -> check terminology -> map -> bundle -> formats -> files.
 
 Takes a settings object, returns a result; raises only `IvigFhirError`s. Nothing here prints.
-For R4B the mapped (R5) resources are converted (convert.r4b) before they are bundled.
+For R4B and R4 the mapped (R5) resources are converted (convert.r4b, convert.r4) before they
+are bundled.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 from ivig_fhir import __version__
 from ivig_fhir.approval import APPROVAL_FILE, Approval, approvals_holding
 from ivig_fhir.bundle import BUNDLE_FILE, build_bundle, dumps
-from ivig_fhir.convert import R4B_FHIR_VERSION, to_r4b
+from ivig_fhir.convert import R4_FHIR_VERSION, R4B_FHIR_VERSION, NotConvertible, to_r4, to_r4b
+from ivig_fhir.definitions import has_extract
 from ivig_fhir.formats import DEFAULT_FORMATS, FORMATS, Export, write_formats
 from ivig_fhir.load import Curated, load_source_data
 from ivig_fhir.mapping import map_curated
@@ -36,7 +38,7 @@ class BuildSettings:
     seeds_dir: Path | None = None
     formats: tuple[str, ...] = DEFAULT_FORMATS
     ndjson_base_url: str = ""
-    fhir_version: str = "R5"  # or "R4B": the R5 mapping, converted by convert.r4b
+    fhir_version: str = "R5"  # or "R4B", "R4": the R5 mapping, converted (convert)
     # "Type/id" of the previous release (build --previous); those this one drops are listed
     # as withdrawn in the ndjson and package formats and in the manifest
     previous: tuple[str, ...] = ()
@@ -79,19 +81,26 @@ def check_formats(formats: tuple[str, ...]) -> None:
             f"{', '.join(unknown) or 'none given'}: choose from {', '.join(FORMATS)}")])
 
 
-FHIR_VERSIONS = {"R5": "5.0.0", "R4B": R4B_FHIR_VERSION}
+FHIR_VERSIONS = {"R5": "5.0.0", "R4B": R4B_FHIR_VERSION, "R4": R4_FHIR_VERSION}
+CONVERTERS = {"R4B": to_r4b, "R4": to_r4}
 
 
 def build(settings: BuildSettings) -> BuildResult:
     if settings.fhir_version not in FHIR_VERSIONS:
-        raise BadInput(f"unsupported FHIR version {settings.fhir_version!r}: use R5 or R4B")
+        raise BadInput(f"unsupported FHIR version {settings.fhir_version!r}: use R5, R4B or R4")
     check_formats(settings.formats)
     curated, problems = load_checked(settings)
     approvals, void = approvals_holding(settings.source_dir, input_hash(settings.source_dir))
     problems += void
     resources = map_curated(curated, adverse_events=settings.adverse_events, approvals=approvals)
-    if settings.fhir_version == "R4B":
-        resources = to_r4b(resources)
+    if settings.fhir_version in CONVERTERS:
+        try:
+            resources = CONVERTERS[settings.fhir_version](resources)
+        except NotConvertible as exc:
+            raise FindingsError(f"the export cannot be written as FHIR {settings.fhir_version}; "
+                                f"nothing was written", [Problem(
+                                    "src/ivig_fhir/convert", None, None, "convert",
+                                    str(exc))]) from None
     bundle = build_bundle(curated, resources, fhir_version=settings.fhir_version)
     counts = Counter(m.resource.get_resource_type() for m in resources)
     current = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
@@ -146,6 +155,10 @@ def validate_export(curated: Curated, bundle: bytes, path: Path,
                     fhir_version: str = "R5") -> list[Problem]:
     """Every layer of `ivig-fhir validate`, with the concept table as the terminology record;
     an export with errors is refused before anything is written."""
+    if not has_extract(fhir_version):
+        raise BadInput(f"the FHIR {fhir_version} export was converted but cannot be validated: "
+                       f"ivig_fhir.definitions has no {fhir_version} extract yet; nothing was "
+                       "written")
     problems = validate_bytes(bundle, file=str(path), fhir_version=fhir_version,
                               extra_layers=[TerminologyLayer(fhir_version, curated)])
     if errors(problems):

@@ -36,8 +36,8 @@ def build(
         "differs, is missing or is extra; 0 when --out is current.")] = False,
     fhir_version: Annotated[str | None, typer.Option(
         "--fhir-version", metavar="VERSION",
-            help="R5 (default), or R4B: the R5 mapping converted, see "
-        "docs/r4b-mapping.md.", show_default=False)] = None,
+            help="R5 (default), R4B or R4: the R5 mapping converted, see "
+        "docs/r4b-mapping.md and docs/r4-mapping.md.", show_default=False)] = None,
     previous: Annotated[Path | None, typer.Option(
         "--previous", metavar="OLD_EXPORT",
         help="The previous release's export (its transaction Bundle or output "

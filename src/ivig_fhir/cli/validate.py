@@ -40,6 +40,7 @@ def validate(
     Exit 0 valid, 1 errors found, 2 no input files, unreadable input or usage."""
     import json
 
+    from ivig_fhir.definitions import has_extract
     from ivig_fhir.terminology import TerminologyLayer
     from ivig_fhir.validate import validate_files
     from ivig_fhir.validate.report import to_junit, to_operation_outcome, to_sarif
@@ -49,6 +50,9 @@ def validate(
         raise typer.Exit(int(ExitCode.BAD_INPUT))
     try:
         version = fhir_version_option(fhir_version)
+        if version and not has_extract(version):
+            raise BadInput(f"--fhir-version {version}: no {version} definitions in this "
+                           "installation yet; nothing was validated")
         missing = [p for p in paths if not p.exists() and not p.is_symlink()]
         if missing:
             raise BadInput(f"not found: {', '.join(map(str, missing))}")

@@ -28,11 +28,15 @@ __all__ = [
     "ElementDef",
     "StructureDef",
     "ValueSetCodes",
+    "has_extract",
     "load",
     "normalize_version",
 ]
 
 _VERSIONS = {
+    "r4": "r4",
+    "4.0.1": "r4",
+    "4.0": "r4",
     "r5": "r5",
     "5.0.0": "r5",
     "5.0": "r5",
@@ -43,10 +47,11 @@ _VERSIONS = {
 
 
 def normalize_version(version: str) -> str:
-    """'R5', 'r5', '5.0.0' -> 'r5'; 'R4B', '4.3.0' -> 'r4b'. ValueError for anything else."""
+    """'R5', 'r5', '5.0.0' -> 'r5'; 'R4B', '4.3.0' -> 'r4b'; 'R4', '4.0.1' -> 'r4'.
+    ValueError for anything else."""
     key = version.strip().lower()
     if key not in _VERSIONS:
-        raise ValueError(f"unsupported FHIR version {version!r}: use R5 or R4B")
+        raise ValueError(f"unsupported FHIR version {version!r}: use R5, R4B or R4")
     return _VERSIONS[key]
 
 
@@ -246,6 +251,14 @@ def _structure(raw: Mapping[str, Any]) -> StructureDef:
         _by_path=by_path,
         _children=children,
     )
+
+
+def has_extract(version: str) -> bool:
+    """Whether this installation carries the extract of `version`. R4 content can be written
+    (convert.r4) before its extract lands; a check that cannot run must say so, not pass."""
+    folder = resources.files(__package__).joinpath(normalize_version(version))
+    return any(folder.joinpath(name).is_file()
+               for name in ("definitions.json", "definitions.json.gz"))
 
 
 def load(version: str = "R5") -> Definitions:

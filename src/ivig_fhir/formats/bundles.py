@@ -16,8 +16,11 @@ def retyped(export: Export, bundle_type: str) -> JsonDict:
     """The transaction Bundle as another Bundle type; a collection carries no requests."""
     bundle = copy.deepcopy(export.bundle)
     bundle["id"] = f"ivig-fhir-{bundle_type}"
+    # Keep the version suffix of a non-R5 export ("-r4b", "-r4"): it is a different Bundle.
+    prefix = f"ivig-fhir-{export.release.content_version}-transaction"
+    suffix = str(bundle["identifier"]["value"]).removeprefix(prefix)
     bundle["identifier"]["value"] = (
-        f"ivig-fhir-{export.release.content_version}-{bundle_type}")
+        f"ivig-fhir-{export.release.content_version}-{bundle_type}{suffix}")
     bundle["type"] = bundle_type
     if bundle_type == "collection":
         for entry in bundle["entry"]:

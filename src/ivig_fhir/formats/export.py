@@ -10,7 +10,8 @@ from ivig_fhir.load.curated import Release
 JsonDict = dict[str, Any]
 
 # The core package each FHIR version's content depends on (FHIR package `dependencies`).
-CORE_PACKAGES = {"5.0.0": "hl7.fhir.r5.core", "4.3.0": "hl7.fhir.r4b.core"}
+CORE_PACKAGES = {"5.0.0": "hl7.fhir.r5.core", "4.3.0": "hl7.fhir.r4b.core",
+                 "4.0.1": "hl7.fhir.r4.core"}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from ivig_fhir.load.curated import At
 
 @dataclass(frozen=True)
 class Mapped:
-    resource: Resource | R4BResource  # R4B only after convert.to_r4b
+    resource: Resource | R4BResource  # R4B model after convert.to_r4b, and R4 JSON (same
+    # structures) after convert.to_r4
     cites: tuple[str, ...] = ()  # source outline items the resource carries
     at: At | None = None  # the curated fact it came from
     provenance: bool = field(default=True)  # clinical content gets a Provenance

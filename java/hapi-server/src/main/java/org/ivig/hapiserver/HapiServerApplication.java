@@ -13,7 +13,7 @@ import java.util.Map;
  * Entry point of the local HAPI FHIR JPA server used by ivig-fhir.
  *
  * <pre>
- * java -jar ivig-hapi-server.jar --port 8080 [--fhir-version R5|R4B] [--data-dir DIR]
+ * java -jar ivig-hapi-server.jar --port 8080 [--fhir-version R5|R4B|R4] [--data-dir DIR]
  *      [--require-token-file FILE] [--host 127.0.0.1]
  *      [--max-transaction-entries N] [--client-id-strategy ALPHANUMERIC|ANY|NOT_ALLOWED]
  *      [--no-suppress-unchanged]
@@ -60,7 +60,11 @@ public final class HapiServerApplication {
 		props.put("ivig.hapi.client-id-strategy", options.clientIdStrategy);
 		props.put("ivig.hapi.suppress-unchanged", options.suppressUnchanged);
 
-		Class<?> versionConfig = "R4B".equals(options.fhirVersion) ? R4BConfig.class : R5Config.class;
+		Class<?> versionConfig = switch (options.fhirVersion) {
+			case "R4" -> R4Config.class;
+			case "R4B" -> R4BConfig.class;
+			default -> R5Config.class;
+		};
 		SpringApplication app = new SpringApplication(ServerConfig.class, versionConfig);
 		app.setBannerMode(Banner.Mode.OFF);
 		app.setDefaultProperties(props);
@@ -72,7 +76,7 @@ public final class HapiServerApplication {
 
 	/** Command-line options. */
 	static final class ServerOptions {
-		static final String USAGE = "usage: hapi-server --port N [--fhir-version R5|R4B] [--data-dir DIR]"
+		static final String USAGE = "usage: hapi-server --port N [--fhir-version R5|R4B|R4] [--data-dir DIR]"
 				+ " [--require-token-file FILE] [--host ADDR]"
 				+ " [--max-transaction-entries N] [--client-id-strategy ALPHANUMERIC|ANY|NOT_ALLOWED]"
 				+ " [--no-suppress-unchanged]";
@@ -115,8 +119,8 @@ public final class HapiServerApplication {
 					case "--host" -> o.host = value != null ? value : next(args, ++i, a);
 					case "--fhir-version" -> {
 						String v = (value != null ? value : next(args, ++i, a)).toUpperCase(Locale.ROOT);
-						if (!v.equals("R5") && !v.equals("R4B")) {
-							throw new IllegalArgumentException("--fhir-version must be R5 or R4B, got " + v);
+						if (!v.equals("R5") && !v.equals("R4B") && !v.equals("R4")) {
+							throw new IllegalArgumentException("--fhir-version must be R5, R4B or R4, got " + v);
 						}
 						o.fhirVersion = v;
 					}

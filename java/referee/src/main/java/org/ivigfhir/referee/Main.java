@@ -42,13 +42,15 @@ import java.util.Set;
 public final class Main {
 
     static final String USAGE =
-            "usage: java -jar referee.jar [--fhir-version R5|R4B] [--isolate] [--no-preload] [--eager-core] [--pretty] FILE...\n"
+            "usage: java -jar referee.jar [--fhir-version R5|R4B|R4] [--xver-package TGZ] [--isolate] [--no-preload] [--eager-core] [--pretty] FILE...\n"
                     + "  Validates each FHIR JSON resource or Bundle in FILE... with HAPI FHIR's\n"
                     + "  FhirInstanceValidator (offline) and prints\n"
                     + "  {\"fhirVersion\": ..., \"validator\": ..., \"results\": [{\"file\": ..., \"outcome\": <OperationOutcome>}]}\n"
                     + "  CodeSystem, ValueSet and StructureDefinition resources found in the files (top level or\n"
                     + "  as Bundle entries) are pre-loaded before validation: from all files together by default,\n"
                     + "  or only from the file being validated with --isolate; --no-preload turns this off.\n"
+                    + "  --xver-package TGZ: the npm package hl7.fhir.xver-extensions (0.1.0), whose other/xver-paths-*.json\n"
+                    + "  let the engine define cross-version extensions (http://hl7.org/fhir/5.0/StructureDefinition/extension-...).\n"
                     + "  --eager-core: R5 only, load the core definitions with HAPI's DefaultProfileValidationSupport\n"
                     + "  (parses all ~7,000 resources up front, ~25 s slower) instead of the lazy loader.\n"
                     + "  Exit 0 if it ran, 2 on usage or I/O errors.";
@@ -91,6 +93,7 @@ public final class Main {
         boolean pretty = false;
         boolean eagerCore = false;
         boolean preload = true;
+        String xverPackage = null;
         List<String> files = new ArrayList<>();
         boolean endOfOptions = false;
         for (int i = 0; i < args.length; i++) {
@@ -104,6 +107,15 @@ public final class Main {
                     version = args[++i];
                 } else {
                     err.println("referee: --fhir-version needs a value\n" + USAGE);
+                    return 2;
+                }
+            } else if (!endOfOptions && (a.equals("--xver-package") || a.startsWith("--xver-package="))) {
+                if (a.contains("=")) {
+                    xverPackage = a.substring(a.indexOf('=') + 1);
+                } else if (i + 1 < args.length) {
+                    xverPackage = args[++i];
+                } else {
+                    err.println("referee: --xver-package needs a value\n" + USAGE);
                     return 2;
                 }
             } else if (!endOfOptions && a.equals("--isolate")) {
@@ -136,8 +148,13 @@ public final class Main {
             case "4.3":
                 ctx = FhirContext.forR4BCached();
                 break;
+            case "R4":
+            case "4.0.1":
+            case "4.0":
+                ctx = FhirContext.forR4Cached();
+                break;
             default:
-                err.println("referee: unsupported --fhir-version " + version + " (use R5 or R4B)");
+                err.println("referee: unsupported --fhir-version " + version + " (use R5, R4B or R4)");
                 return 2;
         }
         if (files.isEmpty()) {
@@ -156,12 +173,22 @@ public final class Main {
             }
         }
 
+        Map<String, byte[]> binaries = new LinkedHashMap<>();
+        if (xverPackage != null) {
+            try {
+                binaries.putAll(xverPaths(Path.of(xverPackage), ctx));
+            } catch (IOException | RuntimeException e) {
+                err.println("referee: cannot read --xver-package " + xverPackage + ": " + e);
+                return 2;
+            }
+        }
+
         sealOffline();
         ObjectMapper mapper = new ObjectMapper();
         if (pretty) {
             mapper.enable(SerializationFeature.INDENT_OUTPUT);
         }
-        Referee referee = new Referee(ctx, mapper, eagerCore, preload);
+        Referee referee = new Referee(ctx, mapper, eagerCore, preload, binaries);
         if (!isolate && preload) {
             referee.preload(contents.values());
         }
@@ -184,6 +211,78 @@ public final class Main {
             return 2;
         }
         return 0;
+    }
+
+    /**
+     * The engine's table of the elements of each FHIR version (other/xver-paths-V.json in the npm package
+     * hl7.fhir.xver-extensions), keyed as the engine asks for them. With it, the engine's XVerExtensionManager
+     * builds the definition of a cross-version extension (http://hl7.org/fhir/5.0/StructureDefinition/extension-
+     * Resource.element) on demand; without it every such extension is an error ("invalid Version").
+     */
+    static Map<String, byte[]> xverPaths(Path tgz, FhirContext ctx) throws IOException {
+        Map<String, byte[]> out = new LinkedHashMap<>();
+        try (java.io.InputStream in = Files.newInputStream(tgz)) {
+            org.hl7.fhir.utilities.npm.NpmPackage pkg = org.hl7.fhir.utilities.npm.NpmPackage.fromPackage(in);
+            for (String name : pkg.list("other")) {
+                if (name.startsWith("xver-paths-") && name.endsWith(".json")) {
+                    try (java.io.InputStream file = pkg.load("other", name)) {
+                        byte[] bytes = file.readAllBytes();
+                        if (name.equals("xver-paths-5.0.json")
+                                && ctx.getVersion().getVersion() == ca.uhn.fhir.context.FhirVersionEnum.R4) {
+                            bytes = r5PathsForR4(bytes, ctx.getResourceTypes());
+                        }
+                        out.put(name, bytes);
+                    }
+                }
+            }
+        }
+        if (out.isEmpty()) {
+            throw new IOException("no other/xver-paths-*.json in " + tgz);
+        }
+        return out;
+    }
+
+    /**
+     * hl7.fhir.xver-extensions 0.1.0 marks with "!" each R5 element and type that R4B already has (it
+     * needs no extension there), and the engine leaves those out of the definitions it builds. R4 lacks
+     * whole resource types R4B has (ClinicalUseDefinition, RegulatedAuthorization, ...): in R4 every element
+     * of those needs its extension, so for them the marks are dropped. R4 also has no CodeableReference
+     * datatype: such an element takes its concept (CodeableConcept) or its reference (Reference).
+     */
+    static byte[] r5PathsForR4(byte[] bytes, Set<String> r4Types) throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode paths = (ObjectNode) json.readTree(bytes);
+        paths.fields().forEachRemaining(entry -> {
+            String type = entry.getKey().split("\\.")[0];
+            boolean notInR4 = !r4Types.contains(type);
+            JsonNode def = entry.getValue();
+            if (!def.isObject()) {
+                return;
+            }
+            ObjectNode node = (ObjectNode) def;
+            if (notInR4 && node.get("elements") instanceof ArrayNode elements) {
+                ArrayNode kept = json.createArrayNode();
+                elements.forEach(e -> kept.add(e.asText().replaceFirst("^!(?!@)", "")));
+                node.set("elements", kept);
+            }
+            if (node.get("types") instanceof ArrayNode types) {
+                ArrayNode kept = json.createArrayNode();
+                for (JsonNode t : types) {
+                    String code = t.asText();
+                    if (notInR4 && code.startsWith("!") && !code.startsWith("!@")) {
+                        code = code.substring(1);
+                    }
+                    if (code.startsWith("CodeableReference")) {
+                        kept.add("CodeableConcept");
+                        kept.add(code.replaceFirst("^CodeableReference", "Reference"));
+                    } else {
+                        kept.add(code);
+                    }
+                }
+                node.set("types", kept);
+            }
+        });
+        return json.writeValueAsBytes(paths);
     }
 
     /** Version of the HL7 engine (org.hl7.fhir.validation) inside the jar, from its Maven metadata. */
@@ -209,11 +308,13 @@ public final class Main {
         private final PrePopulatedValidationSupport shared;
         private final Engine sharedValidator;
         private final boolean preloadEnabled;
+        private final Map<String, byte[]> binaries;
 
-        Referee(FhirContext ctx, ObjectMapper mapper, boolean eagerCore, boolean preload) {
+        Referee(FhirContext ctx, ObjectMapper mapper, boolean eagerCore, boolean preload, Map<String, byte[]> binaries) {
             this.ctx = ctx;
             this.mapper = mapper;
             this.preloadEnabled = preload;
+            this.binaries = binaries;
             // Loading the core definitions is the slow part: one instance, shared by every chain.
             // For R5, HAPI's DefaultProfileValidationSupport parses all ~7,000 resources of the three
             // bundled packages up front; LazyCorePackageSupport serves the same packages on demand.
@@ -222,8 +323,14 @@ public final class Main {
             } else {
                 this.core = new DefaultProfileValidationSupport(ctx);
             }
-            this.shared = new PrePopulatedValidationSupport(ctx);
+            this.shared = newLocal();
             this.sharedValidator = newValidator(shared);
+        }
+
+        private PrePopulatedValidationSupport newLocal() {
+            PrePopulatedValidationSupport local = new PrePopulatedValidationSupport(ctx);
+            binaries.forEach((key, bytes) -> local.addBinary(bytes, key));
+            return local;
         }
 
         private Engine newValidator(PrePopulatedValidationSupport local) {
@@ -306,7 +413,7 @@ public final class Main {
         JsonNode validate(String text, boolean isolate) {
             Engine engine;
             if (isolate) {
-                PrePopulatedValidationSupport local = new PrePopulatedValidationSupport(ctx);
+                PrePopulatedValidationSupport local = newLocal();
                 if (preloadEnabled) {
                     preloadInto(local, List.of(text));
                 }
