@@ -1,11 +1,12 @@
-"""Layered validation of FHIR JSON (R5, or R4B), offline.
+"""Layered validation of FHIR JSON (R5, R4B or R4), offline.
 
 Each finding is a `Problem` whose `layer` says which check made it:
 
     json       well-formed UTF-8 JSON; no duplicate keys, nulls, empty strings/arrays/objects
-    structure  the fhir.resources model parses it (unknown elements, types, formats), plus
-               cardinality, JSON types, profiled types (SimpleQuantity) from the definitions,
-               and extensions against their StructureDefinitions shipped in the same file
+    structure  against the version's definitions (R5, R4B or R4): unknown elements,
+               cardinality, choice types, JSON types, primitive formats, resource types,
+               profiled types (SimpleQuantity), and extensions against their definitions (the
+               core extensions, and those shipped in the same file)
     invariant  every FHIRPath constraint of the definitions at every element present
     binding    codes of required bindings are in their value sets; UCUM units, languages,
                currencies and MIME types checked offline
@@ -94,11 +95,11 @@ def validate_resource(
     if any(p.severity == "fatal" for p in problems):
         return sorted(problems)
     defs = load(version)
-    structure = _structure.check(data, file=file, version=version, line=line)
+    structure = _structure.check(data, defs, file=file, line=line)
+    if structure:
+        return sorted(problems + structure, key=_key)
     w = walk(data, defs, file=file, line=line)
-    # The walk's cardinality findings only where the model said nothing about that element.
-    model_fields = {p.field for p in structure}
-    structure += [p for p in w.problems if p.field not in model_fields]
+    structure = w.problems
     problems += structure
     problems += _invariant.check(w, data, file=file, version=version, line=line,
                                  quiet_failures=bool(structure))
@@ -108,10 +109,6 @@ def validate_resource(
     for node in w.nodes:
         if node.type == "xhtml":
             problems += _narrative.check_div(node.value, file=file, field=node.loc, line=line)
-    for rt in sorted(w.untyped):
-        problems.append(Problem(file, line, None, rt, f"no {version.upper()} definitions for "
-                                f"{rt} in the offline extract: its invariants and bindings are "
-                                "not checked", "information", "invariant", "no-definitions"))
     for layer in extra_layers:
         problems += layer(data, file)
     return sorted(set(problems), key=_key)

@@ -24,7 +24,7 @@ from fhirpathpy.parser import parse
 from ._narrative import div_problems
 
 # The model fhirpathpy uses for type information (choice types, `is`, `ofType`).
-_MODELS = {"r5": "r5", "r4b": "r4"}
+_MODELS = {"r5": "r5", "r4b": "r4", "r4": "r4"}
 
 
 class _Bound(FP_Quantity):

@@ -3,13 +3,18 @@
 One pass yields a `Node` for every element present (complex, primitive, nested resources),
 with its HL7-style location, its element definition, its type, and the constraints that apply
 there (the element's own plus, on entering a datatype or resource, the type's root constraints).
-The invariant, binding and narrative layers work from these nodes; the walk itself also reports
-cardinality problems the models do not (a `0..1` element given as an array, a required element
-missing).
+The invariant, binding and narrative layers work from these nodes. The walk itself is the
+`structure` layer, driven by the definitions alone (every FHIR version the extract has, R4
+included): unknown elements, cardinality (a `0..1` element given as an array, a required element
+missing), choice types, JSON types, the lexical rules (regexes) the definitions give each
+primitive type, integer ranges, real calendar dates, `_name` twins lined up with their values,
+and the resource types allowed in `contained`, Bundle entries and other resource slots.
 """
 
 from __future__ import annotations
 
+import datetime
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +31,28 @@ _WHITESPACE_RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "uuid": _NO_SPACE,
     "code": (re.compile(r"[^\s]+( [^\s]+)*"), "no leading, trailing or repeated whitespace"),
 }
+
+
+_INT_RANGES = {
+    "integer": (-2_147_483_648, 2_147_483_647),
+    "unsignedInt": (0, 2_147_483_647),
+    "positiveInt": (1, 2_147_483_647),
+    "integer64": (-9_223_372_036_854_775_808, 9_223_372_036_854_775_807),
+}
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+@functools.cache
+def _regex(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def _show(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(slots=True)
@@ -79,6 +106,7 @@ def _merge(a: tuple[Constraint, ...], b: tuple[Constraint, ...]) -> tuple[Constr
 class _Walker:
     def __init__(self, defs: Definitions, file: str, line: int | None) -> None:
         self.defs = defs
+        self.fv = {"r5": "R5", "r4b": "R4B", "r4": "R4"}.get(defs.version, defs.version)
         self.file = file
         self.line = line
         self.out = Walk()
@@ -95,9 +123,18 @@ class _Walker:
         if not isinstance(rt, str):
             return  # the json layer reports it
         sd = self.defs.structure(rt)
-        if sd is None or sd.kind != "resource":
+        if sd is None or sd.kind != "resource" or sd.abstract:
+            what = "an abstract type" if sd is not None and sd.abstract else "unknown"
+            self.problem(loc, f"unknown resource type \"{rt}\" in FHIR {self.fv} ({what}): "
+                         "nothing in it can be checked", "unknown-resource-type")
             self.out.untyped.add(rt)
             return
+        rid = res.get("id")
+        id_rule = self.defs.structure("id")
+        if isinstance(rid, str) and id_rule is not None and id_rule.regex and \
+                (rx := _regex(id_rule.regex)) is not None and not rx.fullmatch(rid):
+            self.problem(f"{loc}.id", f"invalid id {_show(rid)}: an id is 1-64 characters of "
+                         "A-Z a-z 0-9 - .", "invalid-id")
         constraints = self._resource_constraints(rt)
         if root is not None:
             # dom-6 (narrative, a best-practice warning) is the container's business: a
@@ -148,7 +185,11 @@ class _Walker:
             if el is None:
                 choice = self._choice(sd, path, name)
                 if choice is None:
-                    continue  # unknown element: the structure (model) layer reports it
+                    where = path if path != sd.type else sd.type
+                    self.problem(f"{loc}.{name}", f"unknown element \"{key}\": {where} in "
+                                 f"FHIR {self.fv} has no such element (misspelt, or from "
+                                 "another FHIR version?)", "unknown-element")
+                    continue
                 el, type_code = choice
             elif el.types:
                 type_code = el.types[0]
@@ -160,14 +201,19 @@ class _Walker:
                 continue
             if isinstance(v, list):
                 if el.max == "1" and not twin:
-                    self.problem(here, f"{el.path} allows at most one value, but this is a JSON"
-                                 " array", "cardinality")
+                    what = f" ({' | '.join(el.types)})" if el.types else ""
+                    self.problem(here, f"{el.path}{what} allows at most one value, but this is "
+                                 "a JSON array", "cardinality")
                 items: list[tuple[str, Any]] = [(f"{here}[{i}]", x) for i, x in enumerate(v)]
             else:
                 if el.max != "1" and not twin and el.max != "0":
                     self.problem(here, f"{el.path} repeats ({el.min}..{el.max}): FHIR JSON "
                                  "needs an array here", "cardinality")
                 items = [(here, v)]
+            if twin and isinstance(v, list) and isinstance(obj.get(name), list) \
+                    and len(v) != len(obj[name]):
+                self.problem(here, f"\"{key}\" has {len(v)} items but \"{name}\" has "
+                             f"{len(obj[name])}: the two arrays must line up", "twin-mismatch")
             for iloc, item in items:
                 if item is None:
                     continue
@@ -175,6 +221,10 @@ class _Walker:
                     # The extensions and id of a primitive: an Element.
                     if isinstance(item, dict):
                         self.datatype("Element", item, iloc, el, resource, root)
+                    else:
+                        self.problem(iloc, f"wrong JSON type {_show(item)}: \"{key}\" holds "
+                                     "the id and extensions of a primitive, a JSON object",
+                                     "wrong-type")
                     continue
                 self.value(sd, el, type_code, item, iloc, resource, root)
         for name, el in kids.items():
@@ -206,32 +256,77 @@ class _Walker:
                 self.out.nodes.append(Node(loc, item, type_code, el, el.path, el.constraints,
                                            resource, root))
                 self.children(sd, el.path, item, loc, resource, root)
+            else:
+                self._not_object(loc, item, type_code)
             return
         if type_code == "Resource" or (
             (rsd := self.defs.structure(type_code)) is not None and rsd.kind == "resource"
         ):
             if isinstance(item, dict):
+                rt = item.get("resourceType")
+                if type_code != "Resource" and isinstance(rt, str) and rt != type_code:
+                    self.problem(loc, f"a {rt} where {el.path} allows only {type_code}",
+                                 "wrong-resource-type")
                 # A contained resource keeps its container as %rootResource; a Bundle entry
                 # (or a Parameters value) is a resource in its own right.
                 self.resource(item, loc, root if el.path.endswith(".contained") else None)
+            else:
+                self._not_object(loc, item, "resource")
             return
         if self.defs.is_primitive(type_code):
             # ele-1 on a primitive ("a value or extensions") is the json layer's no-null,
             # no-empty rule; other constraints on primitives (txt-1/2 on the div) apply here.
             want = _json_kind(type_code)
-            if _kind(item) != want and not isinstance(item, dict | list):
+            if _kind(item) != want:
                 # The models coerce "false" to False and "0.4" to 0.4; FHIR JSON does not.
-                self.problem(loc, f"wrong JSON type {item!r}: a {type_code} is a JSON {want}",
-                             "wrong-type")
-            elif isinstance(item, str) and (rule := _WHITESPACE_RULES.get(type_code)):
-                pattern, says = rule
-                if not pattern.fullmatch(item):
-                    self.problem(loc, f"{type_code} value {item!r}: {says}", "invalid-format")
+                self.problem(loc, f"wrong JSON type {_show(item)}: a {type_code} is a JSON "
+                             f"{want}", "wrong-type")
+                return
+            self._primitive(type_code, item, loc)
             kept = tuple(c for c in el.constraints if c.key != "ele-1")
             self.out.nodes.append(Node(loc, item, type_code, el, el.path, kept, resource, root,
                                        is_primitive=True))
             return
         self.datatype(type_code, item, loc, el, resource, root)
+
+    def _not_object(self, loc: str, item: Any, type_code: str) -> None:
+        self.problem(loc, f"wrong JSON type {_show(item)}: a {type_code} is a JSON object",
+                     "wrong-type")
+
+    def _primitive(self, type_code: str, item: Any, loc: str) -> None:
+        """The lexical rules of a primitive value, from its type's definition."""
+        if isinstance(item, bool):
+            return
+        if isinstance(item, int | float):
+            if type_code in _INT_RANGES:
+                low, high = _INT_RANGES[type_code]
+                if isinstance(item, float) or not low <= item <= high:
+                    self.problem(loc, f"invalid value {_show(item)}: a {type_code} is a whole "
+                                 f"number from {low} to {high}", "invalid-value")
+            return
+        if not isinstance(item, str):
+            return
+        if (rule := _WHITESPACE_RULES.get(type_code)) and not rule[0].fullmatch(item):
+            self.problem(loc, f"{type_code} value {item!r}: {rule[1]}", "invalid-format")
+            return
+        tsd = self.defs.structure(type_code)
+        rx = _regex(tsd.regex) if tsd is not None and tsd.regex else None
+        if rx is not None and not rx.fullmatch(item):
+            self.problem(loc, f"invalid value {_show(item)}: not a valid {type_code} (FHIR "
+                         f"{self.fv} {type_code} pattern)", "invalid-format")
+            return
+        if type_code in ("date", "dateTime", "instant") and (m := _DATE.match(item)):
+            try:
+                datetime.date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                self.problem(loc, f"invalid value {_show(item)}: no such calendar date",
+                             "invalid-value")
+        elif type_code == "integer64":
+            n = int(item)
+            low, high = _INT_RANGES[type_code]
+            if not low <= n <= high:
+                self.problem(loc, f"invalid value {_show(item)}: out of range for integer64",
+                             "invalid-value")
 
     def _profiled(self, el: ElementDef, type_code: str) -> str:
         """The structure to check a value against: the profile the element puts on the type
@@ -247,8 +342,11 @@ class _Walker:
     ) -> None:
         name = self._profiled(el, type_code)
         dsd = self.defs.structure(name)
-        if dsd is None or not isinstance(item, dict):
-            return  # wrong JSON type: the structure (model) layer reports it
+        if dsd is None:
+            return
+        if not isinstance(item, dict):
+            self._not_object(loc, item, type_code)
+            return
         node = Node(loc, item, type_code, el, type_code,
                     _merge(el.constraints, self.defs.root_constraints(name)), resource, root)
         self.out.nodes.append(node)
