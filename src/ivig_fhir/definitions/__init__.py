@@ -1,11 +1,12 @@
 """Offline FHIR definitions: a trimmed extract of the official core packages.
 
 `scripts/extract-definitions` writes `<version>/definitions.json.gz` from
-`hl7.fhir.r5.core@5.0.0` (with the core extensions of `hl7.fhir.uv.extensions.r5`), `hl7.fhir.r4b.core@4.3.0`, and for R4
-(4.0.1, not on npm) HAPI's `hapi-fhir-validation-resources-r4` jar from Maven Central: every
-resource type, datatype and core extension of each version. This module reads a version's
-extract on first use, and builds each StructureDefinition only when asked for it, so a command
-pays for what it looks at. Used by the validator (element cardinality, types, constraints, required bindings) and
+`hl7.fhir.r5.core@5.0.0` (with the core extensions of `hl7.fhir.uv.extensions.r5`),
+`hl7.fhir.r4b.core@4.3.0`, and for R4 (4.0.1, not on npm) HAPI's
+`hapi-fhir-validation-resources-r4` jar from Maven Central: every resource type, datatype and
+core extension of each version. A version's extract is read on first use, and each
+StructureDefinition is built only when asked for, so a command pays for what it looks at.
+Used by the validator (element cardinality, types, constraints, required bindings) and
 by the terminology checker ("is code X in FHIR value set / code system Y").
 
     defs = load("R5")
