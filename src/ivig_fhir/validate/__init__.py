@@ -105,7 +105,7 @@ def validate_resource(
                                  quiet_failures=bool(structure))
     problems += _binding.check(w, defs, file=file, line=line)
     problems += _bundle.check(data, w, file=file, line=line)
-    problems += _extensions.check(data, w, file=file, line=line)
+    problems += _extensions.check(data, w, defs, file=file, line=line)
     for node in w.nodes:
         if node.type == "xhtml":
             problems += _narrative.check_div(node.value, file=file, field=node.loc, line=line)

@@ -67,6 +67,9 @@ class Node:
     root: dict[str, Any]  # the outermost resource (%rootResource for contained ones)
     is_resource: bool = False
     is_primitive: bool = False
+    # On an Extension: what it sits on, as the names an extension context may use (element
+    # path, type, base types; a parent extension's url).
+    host: tuple[str, ...] = ()
 
 
 @dataclass
@@ -144,7 +147,16 @@ class _Walker:
         self.out.nodes.append(
             Node(loc, res, rt, None, rt, constraints, res, root, is_resource=True)
         )
-        self.children(sd, sd.root.path, res, loc, res, root)
+        self.children(sd, sd.root.path, res, loc, res, root, self._bases(rt))
+
+    def _bases(self, name: str) -> tuple[str, ...]:
+        out = [name]
+        sd = self.defs.structure(name)
+        while sd is not None and sd.base_definition:
+            base = sd.base_definition.rsplit("/", 1)[-1]
+            out.append(base)
+            sd = self.defs.structure(base)
+        return tuple(out)
 
     def _resource_constraints(self, rt: str) -> tuple[Constraint, ...]:
         # ele-1 is about elements; a resource's root is not one (the R5 Base type adds it).
@@ -172,7 +184,7 @@ class _Walker:
 
     def children(
         self, sd: StructureDef, path: str, obj: dict[str, Any], loc: str,
-        resource: dict[str, Any], root: dict[str, Any],
+        resource: dict[str, Any], root: dict[str, Any], host: tuple[str, ...] = (),
     ) -> None:
         kids = sd.children(path)
         for key, v in obj.items():
@@ -220,13 +232,17 @@ class _Walker:
                 if twin:
                     # The extensions and id of a primitive: an Element.
                     if isinstance(item, dict):
-                        self.datatype("Element", item, iloc, el, resource, root)
+                        self.datatype("Element", item, iloc, el, resource, root,
+                                      (el.path, *el.types, "Element"))
                     else:
                         self.problem(iloc, f"wrong JSON type {_show(item)}: \"{key}\" holds "
                                      "the id and extensions of a primitive, a JSON object",
                                      "wrong-type")
                     continue
+                first = len(self.out.nodes)
                 self.value(sd, el, type_code, item, iloc, resource, root)
+                if name in ("extension", "modifierExtension") and len(self.out.nodes) > first:
+                    self.out.nodes[first].host = host
         for name, el in kids.items():
             if el.min > 0 and name not in obj and "_" + name not in obj:
                 if name.endswith("[x]"):
@@ -247,7 +263,8 @@ class _Walker:
                 extra = target_el.constraints if target_el else ()
                 self.out.nodes.append(Node(loc, item, "BackboneElement", el, target,
                                            _merge(el.constraints, extra), resource, root))
-                self.children(sd, target, item, loc, resource, root)
+                self.children(sd, target, item, loc, resource, root,
+                              (el.path, target, "BackboneElement", "Element"))
             return
         if type_code is None:
             return
@@ -255,7 +272,8 @@ class _Walker:
             if isinstance(item, dict):
                 self.out.nodes.append(Node(loc, item, type_code, el, el.path, el.constraints,
                                            resource, root))
-                self.children(sd, el.path, item, loc, resource, root)
+                self.children(sd, el.path, item, loc, resource, root,
+                              (el.path, type_code, "Element"))
             else:
                 self._not_object(loc, item, type_code)
             return
@@ -338,7 +356,7 @@ class _Walker:
 
     def datatype(
         self, type_code: str, item: Any, loc: str, el: ElementDef,
-        resource: dict[str, Any], root: dict[str, Any],
+        resource: dict[str, Any], root: dict[str, Any], host: tuple[str, ...] = (),
     ) -> None:
         name = self._profiled(el, type_code)
         dsd = self.defs.structure(name)
@@ -350,7 +368,11 @@ class _Walker:
         node = Node(loc, item, type_code, el, type_code,
                     _merge(el.constraints, self.defs.root_constraints(name)), resource, root)
         self.out.nodes.append(node)
-        self.children(dsd, dsd.root.path, item, loc, resource, root)
+        if not host:
+            host = (el.path, *self._bases(type_code))
+            if type_code == "Extension" and isinstance(item.get("url"), str):
+                host += (item["url"],)
+        self.children(dsd, dsd.root.path, item, loc, resource, root, host)
 
 
 def walk(data: dict[str, Any], defs: Definitions, *, file: str, loc: str | None = None,
