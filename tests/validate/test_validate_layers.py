@@ -113,7 +113,7 @@ def test_missing_resource_type() -> None:
 def test_missing_resource_type_inside_bundle() -> None:
     b = transaction()
     del b["entry"][1]["resource"]["resourceType"]
-    assert_one(check(b), "json", "Bundle.entry[1].resource", "missing resourceType")
+    assert_one(check(b), "structure", "Bundle.entry[1].resource", "missing resourceType")
 
 
 def test_duplicate_key_malformed_json_and_nan() -> None:

@@ -173,8 +173,10 @@ def _references(walk: Walk, bundle: tuple[list[Any], dict[str, Any]] | None, fil
                           "(Type/id, an absolute URL, urn:uuid:/urn:oid: or #id)",
                           "invalid-reference"))
             continue
-        if bundle is None:
-            continue  # a lone resource: its references point to the server
+        if bundle is None or node.loc.count("entry[") > 1:
+            # A lone resource: its references point to the server. A Bundle inside an entry
+            # (a document in a collection) resolves against its own entries, not these.
+            continue
         _entries_list, index = bundle
         target = _target(ref, index)
         if target is not None:

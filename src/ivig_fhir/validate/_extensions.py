@@ -121,8 +121,11 @@ class _Checker:
         if not self.context_ok(d, node.host):
             where = node.host[0] if node.host else "here"
             allowed = ", ".join(e for _, e in d.contexts)
-            self.problem(node.loc, f"extension {name} is not allowed on {where}: its "
-                         f"definition allows it on {allowed}", "extension-context")
+            # A warning: the engine reads contexts against the full element path and its own
+            # release of the extensions package, which this check only approximates.
+            self.problem(node.loc, f"extension {name} may not be allowed on {where}: its "
+                         f"definition (version {d.version}) allows it on {allowed}",
+                         "extension-context", "warning")
         if d.slices:
             nested = ext.get("extension")
             for i, sub in enumerate(nested if isinstance(nested, list) else ()):
@@ -223,10 +226,28 @@ class _Checker:
                          "extension-unknown", "warning")
 
 
+    def repeats(self, nodes: list[Node]) -> None:
+        """An extension whose definition says 0..1 used twice on one element."""
+        seen: dict[tuple[str, str], list[Node]] = {}
+        for node in nodes:
+            url = node.value.get("url")
+            if isinstance(url, str):
+                parent = node.loc.rsplit(".", 1)[0]
+                seen.setdefault((parent, url), []).append(node)
+        for (parent, url), found in seen.items():
+            d = self.defs.extension(url)
+            if d is None or d.rules.max == "*" or len(found) <= int(d.rules.max):
+                continue
+            self.problem(found[-1].loc, f"extension {url.rsplit('/', 1)[-1]} is used "
+                         f"{len(found)} times on {parent}; its definition allows "
+                         f"{d.rules.max}", "extension-cardinality")
+
+
 def check(data: dict[str, Any], walk: Walk, defs: Definitions, *, file: str,
           line: int | None = None) -> list[Problem]:
     checker = _Checker(defs, _definitions(data), file, line)
-    for node in walk.nodes:
-        if node.type == "Extension" and isinstance(node.value, dict):
-            checker.check(node)
+    extensions = [n for n in walk.nodes if n.type == "Extension" and isinstance(n.value, dict)]
+    for node in extensions:
+        checker.check(node)
+    checker.repeats(extensions)
     return checker.out

@@ -282,6 +282,9 @@ class _Walker:
         ):
             if isinstance(item, dict):
                 rt = item.get("resourceType")
+                if not isinstance(rt, str) and not el.path.endswith(".contained"):
+                    self.problem(loc, f"missing resourceType: the resource in {el.path} needs "
+                                 "\"resourceType\"", "json-no-resourcetype")
                 if type_code != "Resource" and isinstance(rt, str) and rt != type_code:
                     self.problem(loc, f"a {rt} where {el.path} allows only {type_code}",
                                  "wrong-resource-type")
