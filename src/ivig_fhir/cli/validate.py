@@ -14,7 +14,7 @@ from ivig_fhir.problems import ExitCode
 def validate(
     paths: Annotated[list[Path], typer.Argument(
         help="Bundles, resources, NDJSON files or folders.")],
-    fhir_version: Annotated[str | None, typer.Option("--fhir-version", help="R5 or R4B; "
+    fhir_version: Annotated[str | None, typer.Option("--fhir-version", help="R5, R4B or R4; "
                                                      "default: from the content.")] = None,
     format_: Annotated[str, typer.Option("--format", help="text or json (OperationOutcome)")] = (
         "text"),

@@ -22,6 +22,7 @@ file, the line where the entry starts) and
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,16 @@ from typing import Any
 from ivig_fhir.definitions import load, normalize_version
 from ivig_fhir.problems import Problem
 
-from . import _binding, _bundle, _extensions, _invariant, _json, _narrative, _structure
+from . import (
+    _binding,
+    _bundle,
+    _extensions,
+    _invariant,
+    _json,
+    _narrative,
+    _rules,
+    _structure,
+)
 from ._lines import add_entry_lines
 from ._walk import walk
 
@@ -38,39 +48,55 @@ __all__ = ["Layer", "detect_version", "validate_bytes", "validate_paths", "valid
 Layer = Callable[[dict[str, Any], str], list[Problem]]
 """An extra check: (resource or Bundle as JSON, file) -> problems."""
 
-_R4B_PROFILE_HINTS = ("/4.3", "r4b", "R4B")
+_PROFILE_HINTS = {"R4B": ("/4.3", "r4b", "R4B"), "R4": ("/4.0/", "/r4/", "R4/")}
+_ORDER = ("R5", "R4B", "R4")  # preferred, on a tie
+_XVER_R5 = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
 
 
-def detect_version(data: dict[str, Any]) -> str:
-    """'R4B' or 'R5' for a resource: from meta.profile, else from which version's definitions
-    know more of its elements (Bundle entries included), else R5."""
+def _detect(data: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """(version, every version the content fits as well): from meta.profile, else from which
+    version's definitions know the most of its resource types and elements (Bundle entries
+    included; R5 cross-version extensions mean R4 or R4B), else R5. A second item with more
+    than one version means the content cannot tell them apart."""
     resources = [data]
     entries = data.get("entry") if data.get("resourceType") == "Bundle" else None
     if isinstance(entries, list):
         resources += [e["resource"] for e in entries
                       if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
-    score = 0
-    r5, r4b = load("R5"), load("R4B")
+    misfits = dict.fromkeys(_ORDER, 0)
+    defs = {v: load(v) for v in _ORDER}
     for res in resources:
         meta = res.get("meta")
         profiles = meta.get("profile") if isinstance(meta, dict) else None
-        if isinstance(profiles, list) and any(
-            isinstance(p, str) and any(h in p for h in _R4B_PROFILE_HINTS) for p in profiles
-        ):
-            return "R4B"
+        for version, hints in _PROFILE_HINTS.items():
+            if isinstance(profiles, list) and any(
+                isinstance(p, str) and any(h in p for h in hints) for p in profiles
+            ):
+                return version, (version,)
         rt = res.get("resourceType")
         if not isinstance(rt, str):
             continue
-        a, b = r5.structure(rt), r4b.structure(rt)
-        if a is None or b is None:
-            continue
-        ka, kb = a.children(rt), b.children(rt)
-        for key in res:
-            name = key.lstrip("_")
-            in5 = name in ka or _choice(ka, name)
-            in4 = name in kb or _choice(kb, name)
-            score += (in4 and not in5) - (in5 and not in4)
-    return "R4B" if score > 0 else "R5"
+        if _XVER_R5 in json.dumps(res.get("extension", []) + res.get("modifierExtension", [])
+                                  if isinstance(res.get("extension", []), list) else []):
+            misfits["R5"] += 1
+        for version in _ORDER:
+            sd = defs[version].structure(rt)
+            if sd is None or sd.kind != "resource":
+                misfits[version] += 10
+                continue
+            kids = sd.children(rt)
+            misfits[version] += sum(1 for key in res
+                                    if key != "resourceType" and key.lstrip("_") not in kids
+                                    and not _choice(kids, key.lstrip("_")))
+    best = min(misfits.values())
+    fits = tuple(v for v in _ORDER if misfits[v] == best)
+    return fits[0], fits
+
+
+def detect_version(data: dict[str, Any]) -> str:
+    """'R5', 'R4B' or 'R4' for a resource: from meta.profile, else from which version's
+    definitions know the most of its resource types and elements, else R5."""
+    return _detect(data)[0]
 
 
 def _key(p: Problem) -> tuple[str, int, int, str, str, str]:
@@ -99,7 +125,7 @@ def validate_resource(
     if structure:
         return sorted(problems + structure, key=_key)
     w = walk(data, defs, file=file, line=line)
-    structure = w.problems
+    structure = w.problems + _rules.check(w, defs, file=file, line=line)
     problems += structure
     problems += _invariant.check(w, data, file=file, version=version, line=line,
                                  quiet_failures=bool(structure))
@@ -127,33 +153,51 @@ def validate_bytes(
     data, problems = _json.parse(raw, file=file)
     if data is None:
         return problems
-    found = _one(data, file, fhir_version, extra_layers, None)
+    fits: set[tuple[str, ...]] = set()
+    found = problems + _one(data, file, fhir_version, extra_layers, None, fits)
     if isinstance(data, dict) and data.get("resourceType") == "Bundle":
         # Point findings inside an entry at the line where the entry starts.
-        found = sorted(add_entry_lines(found, raw.decode("utf-8")), key=_key)
-    return found
+        found = sorted(add_entry_lines(found, raw.decode("utf-8-sig")), key=_key)
+    return found + _ambiguity(file, fits)
 
 
 def _one(data: Any, file: str, fhir_version: str | None, extra_layers: Sequence[Layer],
-         line: int | None) -> list[Problem]:
+         line: int | None, fits: set[tuple[str, ...]]) -> list[Problem]:
     if not isinstance(data, dict):
         return _json.check(data, file=file, line=line)
-    version = fhir_version or detect_version(data)
+    if fhir_version:
+        return validate_resource(data, file=file, fhir_version=fhir_version,
+                                 extra_layers=extra_layers, line=line)
+    version, found_fits = _detect(data)
+    fits.add(found_fits)
     return validate_resource(data, file=file, fhir_version=version, extra_layers=extra_layers,
                              line=line)
+
+
+def _ambiguity(file: str, fits: set[tuple[str, ...]]) -> list[Problem]:
+    """One note per file whose FHIR version the content does not decide."""
+    shared = [f for f in fits if len(f) > 1]
+    if not shared:
+        return []
+    both = sorted({v for f in shared for v in f}, key=_ORDER.index)
+    chosen = sorted({f[0] for f in fits}, key=_ORDER.index)
+    return [Problem(file, None, None, "", f"FHIR version not stated: the content fits "
+                    f"{' and '.join(both)} equally; validated as {' and '.join(chosen)} (give "
+                    "--fhir-version to choose)", "information", "structure", "version-ambiguous")]
 
 
 def _ndjson(raw: bytes, *, file: str, fhir_version: str | None,
             extra_layers: Sequence[Layer]) -> list[Problem]:
     problems: list[Problem] = []
+    fits: set[tuple[str, ...]] = set()
     for n, chunk in enumerate(raw.split(b"\n"), start=1):
         if not chunk.strip():
             continue
         data, found = _json.parse(chunk.rstrip(b"\r"), file=file, line_offset=n - 1)
         problems += found
         if data is not None:
-            problems += _one(data, file, fhir_version, extra_layers, n)
-    return sorted(problems, key=_key)
+            problems += _one(data, file, fhir_version, extra_layers, n, fits)
+    return sorted(problems + _ambiguity(file, fits), key=_key)
 
 
 def validate_paths(

@@ -136,8 +136,8 @@ class _Walker:
         id_rule = self.defs.structure("id")
         if isinstance(rid, str) and id_rule is not None and id_rule.regex and \
                 (rx := _regex(id_rule.regex)) is not None and not rx.fullmatch(rid):
-            self.problem(f"{loc}.id", f"invalid id {_show(rid)}: an id is 1-64 characters of "
-                         "A-Z a-z 0-9 - .", "invalid-id")
+            self.problem(f"{loc}.id", f"invalid id {_show(rid)} ({len(rid)} characters): an "
+                         "id is 1-64 characters of A-Z a-z 0-9 - .", "invalid-id")
         constraints = self._resource_constraints(rt)
         if root is not None:
             # dom-6 (narrative, a best-practice warning) is the container's business: a
