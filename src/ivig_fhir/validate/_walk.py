@@ -331,7 +331,9 @@ class _Walker:
             self.problem(loc, f"{type_code} value {item!r}: {rule[1]}", "invalid-format")
             return
         tsd = self.defs.structure(type_code)
-        rx = _regex(tsd.regex) if tsd is not None and tsd.regex else None
+        # R5's base64Binary regex leaves '/' out of the alphabet: `_rules` decodes it instead.
+        rx = (_regex(tsd.regex) if tsd is not None and tsd.regex and type_code != "base64Binary"
+              else None)
         if rx is not None and not rx.fullmatch(item):
             self.problem(loc, f"invalid value {_show(item)}: not a valid {type_code} (FHIR "
                          f"{self.fv} {type_code} pattern)", "invalid-format")
@@ -368,8 +370,12 @@ class _Walker:
         if not isinstance(item, dict):
             self._not_object(loc, item, type_code)
             return
-        node = Node(loc, item, type_code, el, type_code,
-                    _merge(el.constraints, self.defs.root_constraints(name)), resource, root)
+        constraints = _merge(el.constraints, self.defs.root_constraints(name))
+        if type_code == "Element":
+            # The `_name` twin of a primitive: part of the primitive, which has a value or
+            # extensions (the json layer's rule), so ele-1 does not apply to it alone.
+            constraints = tuple(c for c in constraints if c.key != "ele-1")
+        node = Node(loc, item, type_code, el, type_code, constraints, resource, root)
         self.out.nodes.append(node)
         if not host:
             host = (el.path, *self._bases(type_code))
