@@ -141,6 +141,7 @@ class ExtensionSlot:
     value_max: str
     types: tuple[str, ...]  # allowed value[x] type codes; () = any
     nested: bool  # may carry nested extensions
+    binding: Binding | None = None  # on value[x]
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ class ExtensionDef:
     contexts: tuple[tuple[str, str], ...]  # (element|extension|fhirpath, expression)
     slices: Mapping[str, ExtensionSlot]  # nested extension url -> rules
     closed: bool  # no nested extensions but the slices
+    context_invariants: tuple[str, ...] = ()  # FHIRPath on the host; %extension is the use
 
 
 @dataclass(frozen=True)
@@ -317,8 +319,10 @@ def _structure(raw: Mapping[str, Any]) -> StructureDef:
 
 
 def _slot(raw: Mapping[str, Any]) -> ExtensionSlot:
+    b = raw.get("binding")
     return ExtensionSlot(int(raw["min"]), str(raw["max"]), int(raw["valueMin"]),
-                         str(raw["valueMax"]), tuple(raw.get("types", ())), bool(raw["nested"]))
+                         str(raw["valueMax"]), tuple(raw.get("types", ())), bool(raw["nested"]),
+                         Binding(str(b[0]), str(b[1])) if b else None)
 
 
 def _extension(url: str, raw: Mapping[str, Any]) -> ExtensionDef:
@@ -329,6 +333,7 @@ def _extension(url: str, raw: Mapping[str, Any]) -> ExtensionDef:
         contexts=tuple((str(t), str(e)) for t, e in raw.get("context", ())),
         slices={u: _slot(r) for u, r in raw.get("slices", {}).items()},
         closed=bool(raw.get("closed", False)),
+        context_invariants=tuple(str(c) for c in raw.get("contextInvariants", ())),
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from ivig_fhir.definitions import Definitions, ExtensionDef, ExtensionSlot, load
 from ivig_fhir.problems import Problem, Severity
 
+from . import _fhirpath
 from ._walk import Node, Walk
 
 LAYER = "structure"
@@ -114,6 +115,34 @@ class _Checker:
         if not rules.nested and "extension" in ext:
             self.problem(f"{loc}.extension", f"extension {name} allows no nested extensions",
                          "extension")
+        if rules.binding is not None and rules.binding.strength == "required":
+            for key in values:
+                self.bound(f"{loc}.{key}", ext[key], key[len("value"):], name,
+                           rules.binding.value_set)
+
+    def bound(self, loc: str, value: Any, type_name: str, name: str, url: str) -> None:
+        """The value of an extension with a required binding is in the value set."""
+        vs = self.defs.value_set(url)
+        if vs is None or not vs.expandable:
+            return
+        codings: list[tuple[str | None, Any]]
+        if type_name in ("Code", "String", "Uri"):
+            codings = [(None, value)]
+        elif type_name == "Coding" and isinstance(value, dict):
+            codings = [(value.get("system"), value.get("code"))]
+        elif type_name == "CodeableConcept" and isinstance(value, dict):
+            found = value.get("coding")
+            codings = [(c.get("system"), c.get("code")) for c in found
+                       if isinstance(c, dict)] if isinstance(found, list) else []
+            if not codings:
+                return  # text only: the engine reports nothing either for extension values
+        else:
+            return
+        if any(isinstance(code, str) and vs.contains(system, code) for system, code in codings):
+            return
+        given = ", ".join(f"{s}|{c}" if s else str(c) for s, c in codings)
+        self.problem(loc, f"{given} is not in the value set {url}, required for the value of "
+                     f"extension {name}", "code-invalid")
 
     def core(self, node: Node, ext: dict[str, Any], d: ExtensionDef) -> None:
         name = d.url.rsplit("/", 1)[-1]
@@ -126,6 +155,18 @@ class _Checker:
             self.problem(node.loc, f"extension {name} may not be allowed on {where}: its "
                          f"definition (version {d.version}) allows it on {allowed}",
                          "extension-context", "warning")
+        for expression in d.context_invariants:
+            if node.parent is None:
+                break
+            try:
+                result = _fhirpath.evaluate(
+                    expression, node.parent, node.parent_base, resource=node.resource,
+                    root=node.root, version=self.defs.version, extra_vars={"extension": ext})
+            except Exception:  # noqa: S112 - an expression fhirpathpy cannot run decides nothing
+                continue
+            if result and result != [True]:
+                self.problem(node.loc, f"extension {name} is not allowed here: its context "
+                             f"invariant {expression!r} does not hold", "extension-context")
         if d.slices:
             nested = ext.get("extension")
             for i, sub in enumerate(nested if isinstance(nested, list) else ()):

@@ -70,6 +70,8 @@ class Node:
     # On an Extension: what it sits on, as the names an extension context may use (element
     # path, type, base types; a parent extension's url).
     host: tuple[str, ...] = ()
+    parent: dict[str, Any] | None = None  # on an Extension: the object it sits on
+    parent_base: str = ""  # and that object's FHIRPath type/path
 
 
 @dataclass
@@ -242,7 +244,8 @@ class _Walker:
                 first = len(self.out.nodes)
                 self.value(sd, el, type_code, item, iloc, resource, root)
                 if name in ("extension", "modifierExtension") and len(self.out.nodes) > first:
-                    self.out.nodes[first].host = host
+                    ext_node = self.out.nodes[first]
+                    ext_node.host, ext_node.parent, ext_node.parent_base = host, obj, path
         for name, el in kids.items():
             if el.min > 0 and name not in obj and "_" + name not in obj:
                 if name.endswith("[x]"):
