@@ -193,3 +193,20 @@ def test_icd10cm_table_is_the_package_release_and_is_cached(
     assert cached.description("A00-A09") is None  # a block is not a code
     assert cached.description("G610") is None  # codes are written with the dot
     assert "April 1, 2026" in cached.name
+
+
+def test_snomed_expressions_and_value_set_expansions_are_not_false_errors() -> None:
+    """Two false errors the official R5 examples showed: a post-coordinated SNOMED CT
+    expression is a warning (not checkable offline), and a ValueSet's expansion entries are
+    what a server found, not codes to judge."""
+    obs = {"resourceType": "Observation", "code": {"coding": [
+        {"system": "http://snomed.info/sct", "code": "397956004 |Prosthetic arthroplasty of the "
+         "hip| : 363704007 |Procedure site| = 24136001 |Hip joint structure|"}]}}
+    found = TerminologyLayer("R5")(obs, "o.json")
+    assert [(p.severity, "expression" in p.message) for p in found] == [("warning", True)]
+    vs = {"resourceType": "ValueSet", "expansion": {"contains": [
+        {"system": "http://hl7.org/fhir/publication-status", "code": "no-such-code"}]}}
+    assert TerminologyLayer("R5")(vs, "vs.json") == []
+    bad = {"resourceType": "Observation", "code": {"coding": [
+        {"system": "http://snomed.info/sct", "code": "123456789"}]}}
+    assert [p.severity for p in TerminologyLayer("R5")(bad, "b.json")] == ["error"]
