@@ -33,6 +33,7 @@ __all__ = [
     "ElementDef",
     "ExtensionDef",
     "ExtensionSlot",
+    "ProfileDef",
     "StructureDef",
     "ValueSetCodes",
     "load",
@@ -156,6 +157,17 @@ class ExtensionDef:
 
 
 @dataclass(frozen=True)
+class ProfileDef:
+    """A core profile on a resource, as far as the extract keeps it: where its cardinality is
+    stricter than the base resource's (path -> (min, max))."""
+
+    url: str
+    type: str
+    version: str | None
+    cardinality: Mapping[str, tuple[int, str]]
+
+
+@dataclass(frozen=True)
 class ValueSetCodes:
     url: str
     expandable: bool
@@ -215,6 +227,7 @@ class Definitions:  # cached_property needs a __dict__: no slots
     value_sets: Mapping[str, ValueSetCodes]
     code_systems: Mapping[str, CodeSystemCodes]
     extensions: Mapping[str, ExtensionDef] = field(default_factory=dict)
+    profiles: Mapping[str, ProfileDef] = field(default_factory=dict)
     _root_cache: dict[str, tuple[Constraint, ...]] = field(default_factory=dict, repr=False,
                                                            compare=False)
 
@@ -364,6 +377,9 @@ def _load(v: str) -> Definitions:
         structures=_Lazy(raw["structures"], _structure),
         extensions=_Lazy({u: (u, r) for u, r in ext_raw.items()},
                          lambda item: _extension(*item)),
+        profiles={url: ProfileDef(url, p["type"], p.get("version"),
+                                  {k: (int(v[0]), str(v[1])) for k, v in p["cardinality"].items()})
+                  for url, p in raw.get("profiles", {}).items()},
         value_sets={
             url: ValueSetCodes(
                 url=url,

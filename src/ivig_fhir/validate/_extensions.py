@@ -267,22 +267,6 @@ class _Checker:
                          "extension-unknown", "warning")
 
 
-    def repeats(self, nodes: list[Node]) -> None:
-        """An extension whose definition says 0..1 used twice on one element."""
-        seen: dict[tuple[str, str], list[Node]] = {}
-        for node in nodes:
-            url = node.value.get("url")
-            if isinstance(url, str):
-                parent = node.loc.rsplit(".", 1)[0]
-                seen.setdefault((parent, url), []).append(node)
-        for (parent, url), found in seen.items():
-            d = self.defs.extension(url)
-            if d is None or d.rules.max == "*" or len(found) <= int(d.rules.max):
-                continue
-            self.problem(found[-1].loc, f"extension {url.rsplit('/', 1)[-1]} is used "
-                         f"{len(found)} times on {parent}; its definition allows "
-                         f"{d.rules.max}", "extension-cardinality")
-
 
 def check(data: dict[str, Any], walk: Walk, defs: Definitions, *, file: str,
           line: int | None = None) -> list[Problem]:
@@ -290,5 +274,4 @@ def check(data: dict[str, Any], walk: Walk, defs: Definitions, *, file: str,
     extensions = [n for n in walk.nodes if n.type == "Extension" and isinstance(n.value, dict)]
     for node in extensions:
         checker.check(node)
-    checker.repeats(extensions)
     return checker.out

@@ -140,9 +140,10 @@ def _walk(node: Any, loc: str, out: list[Problem], file: str, line: int | None) 
 def _walk_value(v: Any, loc: str, key: str, out: list[Problem], file: str,
                 line: int | None) -> None:
     if isinstance(v, dict):
-        if "resourceType" in v or key == "contained":
+        if key == "contained":
             # Other resource slots (Bundle.entry.resource, Parameters.parameter.resource) are
-            # known from the definitions: the walk reports a resource without its type there.
+            # known from the definitions: the walk reports a resource without its type there
+            # (a "resourceType" key alone proves nothing: R5 Consent.provision has one).
             rt = v.get("resourceType")
             if not isinstance(rt, str) or not rt:
                 out.append(Problem(file, line, None, loc, "missing resourceType: a resource "

@@ -5,8 +5,9 @@ on the walk's nodes. Layer `structure`.
 - canonical: does not end in `|` (a version separator with no version);
 - Attachment: `size` is the length of the decoded `data`, `hash` its SHA-1 (base64);
 - contained: ids unique within the resource;
-- meta.profile: a profile this version's offline definitions hold is the base type itself;
-  any other is reported as not checked (a warning: nothing was verified against it).
+- meta.profile: the base type itself is checked throughout; a core profile of the version
+  (shareablecodesystem, vitalsigns, ...) for its stricter cardinality, and said so; any other
+  profile is reported as not checked (a warning: nothing was verified against it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from ivig_fhir.definitions import Definitions
 from ivig_fhir.problems import Problem, Severity
@@ -94,9 +97,40 @@ class _Rules:
             base = url.split("|", 1)[0]
             if base == _CORE + node.type:
                 continue  # the base definition: checked throughout
+            profile = self.defs.profiles.get(base)
+            if profile is not None and profile.type == node.type:
+                self.profile_cardinality(node, profile.url, profile.cardinality)
+                self.problem(f"{node.loc}.meta.profile[{i}]", f"profile {url}: only its "
+                             "cardinality was checked (not its slices, fixed values or "
+                             "invariants)", "profile-partly-checked", "information")
+                continue
             self.problem(f"{node.loc}.meta.profile[{i}]", f"profile {url} is not available "
                          "offline: the resource was checked against the base "
                          f"{node.type} definition only", "profile-not-checked", "warning")
+
+
+    def profile_cardinality(self, node: Node, url: str,
+                            rules: Mapping[str, tuple[int, str]]) -> None:
+        name = url.rsplit("/", 1)[-1]
+        for path, (low, high) in sorted(rules.items()):
+            parts = path.split(".")[1:]
+            parents: list[Any] = [node.value]
+            for part in parts[:-1]:
+                parents = [c for p in parents for c in _items(p.get(part))
+                           if isinstance(c, dict)]
+            last = parts[-1]
+            for parent in parents:
+                n = len(_items(parent.get(last))) or (1 if "_" + last in parent else 0)
+                if n < low:
+                    self.problem(f"{node.loc}.{'.'.join(parts)}", f"{path}: minimum required "
+                                 f"= {low} by profile {name}, but found {n}", "profile-cardinality")
+                elif high == "0" and n:
+                    self.problem(f"{node.loc}.{'.'.join(parts)}", f"{path} is not allowed by "
+                                 f"profile {name}", "profile-cardinality")
+
+
+def _items(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else [] if v is None else [v]
 
 
 def check(walk: Walk, defs: Definitions, *, file: str, line: int | None = None) -> list[Problem]:

@@ -190,7 +190,8 @@ class _Walker:
     ) -> None:
         kids = sd.children(path)
         for key, v in obj.items():
-            if key == "resourceType" or key == "fhir_comments":
+            if (key == "resourceType" and path == sd.type and sd.kind == "resource") or \
+                    key == "fhir_comments":
                 continue
             twin = key.startswith("_")
             name = key[1:] if twin else key
