@@ -5,6 +5,8 @@ on the walk's nodes. Layer `structure`.
 - canonical: does not end in `|` (a version separator with no version);
 - Attachment: `size` is the length of the decoded `data`, `hash` its SHA-1 (base64);
 - contained: ids unique within the resource;
+- ConceptMap: source and target codes exist in their FHIR code systems (where the extract
+  holds them);
 - meta.profile: the base type itself is checked throughout; a core profile of the version
   (shareablecodesystem, vitalsigns, ...) for its stricter cardinality, and said so; any other
   profile is reported as not checked (a warning: nothing was verified against it).
@@ -89,6 +91,8 @@ class _Rules:
                                      f"{cid!r}: contained resources need distinct ids",
                                      "duplicate-contained-id")
                     seen.add(cid)
+        if node.type == "ConceptMap":
+            self.concept_map(node)
         meta = res.get("meta")
         profiles = meta.get("profile") if isinstance(meta, dict) else None
         for i, url in enumerate(profiles if isinstance(profiles, list) else ()):
@@ -109,20 +113,57 @@ class _Rules:
                          f"{node.type} definition only", "profile-not-checked", "warning")
 
 
+    def concept_map(self, node: Node) -> None:
+        """A ConceptMap's source and target codes exist in their code systems, where those are
+        FHIR code systems the extract holds."""
+        for g, group in enumerate(_items(node.value.get("group"))):
+            if not isinstance(group, dict):
+                continue
+            source = self._system(group.get("source"))
+            target = self._system(group.get("target"))
+            for e, element in enumerate(_items(group.get("element"))):
+                if not isinstance(element, dict):
+                    continue
+                loc = f"{node.loc}.group[{g}].element[{e}]"
+                self._known(f"{loc}.code", element.get("code"), source, "source")
+                for t, tgt in enumerate(_items(element.get("target"))):
+                    if isinstance(tgt, dict):
+                        self._known(f"{loc}.target[{t}].code", tgt.get("code"), target, "target")
+
+    def _system(self, url: Any) -> tuple[str, Mapping[str, str]] | None:
+        if not isinstance(url, str):
+            return None
+        cs = self.defs.code_system(url)
+        return (cs.url, cs.concepts) if cs is not None else None
+
+    def _known(self, loc: str, code: Any, system: tuple[str, Mapping[str, str]] | None,
+               side: str) -> None:
+        if system is not None and isinstance(code, str) and code not in system[1]:
+            self.problem(loc, f"the {side} code {code!r} is not defined in the code system "
+                         f"{system[0]}", "code-invalid")
+
     def profile_cardinality(self, node: Node, url: str,
                             rules: Mapping[str, tuple[int, str]]) -> None:
         name = url.rsplit("/", 1)[-1]
         for path, (low, high) in sorted(rules.items()):
             parts = path.split(".")[1:]
+            if any("[x]" in part for part in parts[:-1]):
+                continue  # inside a choice of types: not followed here
             parents: list[Any] = [node.value]
             for part in parts[:-1]:
                 parents = [c for p in parents for c in _items(p.get(part))
                            if isinstance(c, dict)]
             last = parts[-1]
             for parent in parents:
-                n = len(_items(parent.get(last))) or (1 if "_" + last in parent else 0)
+                if last.endswith("[x]"):
+                    stem = last[:-3]
+                    n = sum(1 for k in parent if k.lstrip("_").startswith(stem)
+                            and k.lstrip("_")[len(stem):][:1].isupper())
+                else:
+                    n = len(_items(parent.get(last))) or (1 if "_" + last in parent else 0)
                 if n < low:
-                    self.problem(f"{node.loc}.{'.'.join(parts)}", f"{path}: minimum required "
+                    self.problem(f"{node.loc}.{'.'.join(parts).replace('[x]', '')}",
+                                 f"{path}: minimum required "
                                  f"= {low} by profile {name}, but found {n}", "profile-cardinality")
                 elif high == "0" and n:
                     self.problem(f"{node.loc}.{'.'.join(parts)}", f"{path} is not allowed by "
