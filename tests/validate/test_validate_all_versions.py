@@ -201,3 +201,15 @@ def test_core_profile_cardinality_is_honoured() -> None:
     notes = [p for p in validate_resource(cs, file="t.json", fhir_version="R4B")
              if p.code == "profile-partly-checked"]
     assert [p.severity for p in notes] == ["information"]
+
+
+def test_concept_map_codes_exist_in_their_code_systems() -> None:
+    cm = {"resourceType": "ConceptMap", "id": "cm", "text": DIV, "status": "draft",
+          "group": [{"source": "http://hl7.org/fhir/publication-status",
+                     "target": "http://hl7.org/fhir/publication-status",
+                     "element": [{"code": "active", "target": [
+                         {"code": "retired", "relationship": "not-related-to"}]},
+                                 {"code": "active,draft", "target": [
+                         {"code": "draft", "relationship": "related-to"}]}]}]}
+    found = [p for p in errors(cm) if p.code == "code-invalid"]
+    assert [p.field for p in found] == ["ConceptMap.group[0].element[1].code"]
