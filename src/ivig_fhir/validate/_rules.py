@@ -4,7 +4,7 @@ on the walk's nodes. Layer `structure`.
 - base64Binary: decodes (the definitions' regex only checks the alphabet);
 - canonical: does not end in `|` (a version separator with no version);
 - Attachment: `size` is the length of the decoded `data`, `hash` its SHA-1 (base64);
-- contained: ids unique within the resource;
+- contained: ids unique within the resource; one work group extension per resource;
 - ConceptMap: source and target codes exist in their FHIR code systems (where the extract
   holds them);
 - meta.profile: the base type itself is checked throughout; a core profile of the version
@@ -29,6 +29,7 @@ from ._walk import Node, Walk
 LAYER = "structure"
 _SPACE = re.compile(r"\s+")
 _CORE = "http://hl7.org/fhir/StructureDefinition/"
+_WG = _CORE + "structuredefinition-wg"
 
 
 def _decode(text: str) -> bytes | None:
@@ -93,6 +94,11 @@ class _Rules:
                     seen.add(cid)
         if node.type == "ConceptMap":
             self.concept_map(node)
+        wgs = [e for e in _items(res.get("extension"))
+               if isinstance(e, dict) and e.get("url") == _WG]
+        if len(wgs) > 1:
+            self.problem(f"{node.loc}.extension", f"{len(wgs)} workgroup extensions ({_WG}): a "
+                         "resource has one responsible work group", "extension-cardinality")
         meta = res.get("meta")
         profiles = meta.get("profile") if isinstance(meta, dict) else None
         for i, url in enumerate(profiles if isinstance(profiles, list) else ()):
