@@ -213,3 +213,18 @@ def test_concept_map_codes_exist_in_their_code_systems() -> None:
                          {"code": "draft", "relationship": "related-to"}]}]}]}
     found = [p for p in errors(cm) if p.code == "code-invalid"]
     assert [p.field for p in found] == ["ConceptMap.group[0].element[1].code"]
+
+
+def test_extension_context_invariants_read_value_as_fhirpath_does() -> None:
+    """questionnaire-maxOccurs: `type!='display' and (repeats=true or
+    %extension.valueInteger=1)`. FHIRPath names an extension's value `value`, so
+    %extension.valueInteger is empty and only repeats=true satisfies it (as in the engine)."""
+    url = "http://hl7.org/fhir/StructureDefinition/questionnaire-maxOccurs"
+    item = {"linkId": "1", "text": "x", "type": "group", "repeats": True,
+            "item": [{"linkId": "1.1", "text": "y", "type": "string"}],
+            "extension": [{"url": url, "valueInteger": 3}]}
+    q = {"resourceType": "Questionnaire", "id": "q", "text": DIV, "status": "draft",
+         "item": [item]}
+    assert errors(q) == []
+    item["repeats"] = False
+    assert codes(errors(q)) == ["extension-context"]

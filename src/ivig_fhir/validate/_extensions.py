@@ -155,16 +155,21 @@ class _Checker:
             self.problem(node.loc, f"extension {name} may not be allowed on {where}: its "
                          f"definition (version {d.version}) allows it on {allowed}",
                          "extension-context", "warning")
+        # In FHIRPath the value of an extension is `value`, whatever its type: the HL7 engine
+        # finds nothing at `%extension.valueInteger`, and a context invariant that is not true
+        # (false or empty) forbids the extension there.
+        as_fhirpath = {("value" if k.startswith("value") else k): v for k, v in ext.items()}
         for expression in d.context_invariants:
             if node.parent is None:
                 break
             try:
                 result = _fhirpath.evaluate(
                     expression, node.parent, node.parent_base, resource=node.resource,
-                    root=node.root, version=self.defs.version, extra_vars={"extension": ext})
+                    root=node.root, version=self.defs.version,
+                    extra_vars={"extension": as_fhirpath})
             except Exception:  # noqa: S112 - an expression fhirpathpy cannot run decides nothing
                 continue
-            if result and result != [True]:
+            if result != [True]:
                 self.problem(node.loc, f"extension {name} is not allowed here: its context "
                              f"invariant {expression!r} does not hold", "extension-context")
         if d.slices:
