@@ -13,7 +13,8 @@ The referee over a whole package takes over an hour on this machine (~1.8 s a fi
 files a package), so the test takes a deterministic sample: the files whose name's sha256
 falls in 1/SAMPLE_EVERY of the range, smaller than MAX_BYTES (R5: 107 files, R4B: 90). Cold,
 the two referee runs took 3.0 and 3.3 minutes here (2 cores shared with other jobs); warm, the
-test only runs ivig-fhir (R4B ~15 s, R5 ~2-5 min: a few StructureDefinitions dominate). The packages are
+test only runs ivig-fhir (R4B ~15 s, R5 ~2-5 min: a few StructureDefinitions dominate).
+The packages are
 fetched with `npm pack` into the cache ($IVIG_FHIR_CACHE, else ~/.cache/ivig-fhir), the
 referee runs ONCE per package over the whole sample, and its verdicts are cached under the
 package's sha256, the referee's version and the sample rule, so a re-run only runs ivig-fhir.
