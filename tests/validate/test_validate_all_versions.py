@@ -228,3 +228,8 @@ def test_extension_context_invariants_read_value_as_fhirpath_does() -> None:
     assert errors(q) == []
     item["repeats"] = False
     assert codes(errors(q)) == ["extension-context"]
+
+
+def test_meta_profile_in_hl7_namespace_that_does_not_exist_is_an_error() -> None:
+    res = basic(meta={"profile": ["http://hl7.org/fhir/StructureDefinition/no-such-profile"]})
+    assert codes(errors(res)) == ["profile-unknown"]

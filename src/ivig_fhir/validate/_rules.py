@@ -8,8 +8,9 @@ on the walk's nodes. Layer `structure`.
 - ConceptMap: source and target codes exist in their FHIR code systems (where the extract
   holds them);
 - meta.profile: the base type itself is checked throughout; a core profile of the version
-  (shareablecodesystem, vitalsigns, ...) for its stricter cardinality, and said so; any other
-  profile is reported as not checked (a warning: nothing was verified against it).
+  (shareablecodesystem, vitalsigns, ...) for its stricter cardinality, and said so; a profile
+  in HL7's namespace that the version does not define is an error (as in the engine); any
+  other profile is reported as not checked (a warning: nothing was verified against it).
 """
 
 from __future__ import annotations
@@ -113,6 +114,13 @@ class _Rules:
                 self.problem(f"{node.loc}.meta.profile[{i}]", f"profile {url}: only its "
                              "cardinality was checked (not its slices, fixed values or "
                              "invariants)", "profile-partly-checked", "information")
+                continue
+            if base.startswith(_CORE) and self.defs.structure(base[len(_CORE):]) is None:
+                # HL7's own namespace, and the version defines no such profile (the engine
+                # cannot find it either, and says so as an error).
+                self.problem(f"{node.loc}.meta.profile[{i}]", f"profile {url} is not defined "
+                             f"by FHIR {self.defs.fhir_version}: nothing was checked against "
+                             "it", "profile-unknown")
                 continue
             self.problem(f"{node.loc}.meta.profile[{i}]", f"profile {url} is not available "
                          "offline: the resource was checked against the base "
