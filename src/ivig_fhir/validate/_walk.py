@@ -78,7 +78,6 @@ class Node:
 class Walk:
     nodes: list[Node] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)  # layer 'structure'
-    untyped: set[str] = field(default_factory=set)  # resource types without definitions
 
 
 def _json_kind(type_code: str) -> str:
@@ -132,7 +131,6 @@ class _Walker:
             what = "an abstract type" if sd is not None and sd.abstract else "unknown"
             self.problem(loc, f"unknown resource type \"{rt}\" in FHIR {self.fv} ({what}): "
                          "nothing in it can be checked", "unknown-resource-type")
-            self.out.untyped.add(rt)
             return
         rid = res.get("id")
         id_rule = self.defs.structure("id")
