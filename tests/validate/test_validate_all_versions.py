@@ -233,3 +233,12 @@ def test_extension_context_invariants_read_value_as_fhirpath_does() -> None:
 def test_meta_profile_in_hl7_namespace_that_does_not_exist_is_an_error() -> None:
     res = basic(meta={"profile": ["http://hl7.org/fhir/StructureDefinition/no-such-profile"]})
     assert codes(errors(res)) == ["profile-unknown"]
+
+
+def test_narrative_links_that_resolve_nowhere_are_a_warning() -> None:
+    div = ('<div xmlns="http://www.w3.org/1999/xhtml"><a href="#top">up</a> <a href="#nowhere">'
+           'x</a> <a name="top">t</a></div>')
+    res = basic(text={"status": "generated", "div": div})
+    found = [p for p in validate_resource(res, file="t.json", fhir_version="R5")
+             if p.code == "narrative-link"]
+    assert [(p.severity, "#nowhere" in p.message) for p in found] == [("warning", True)]

@@ -7,6 +7,7 @@ on the walk's nodes. Layer `structure`.
 - contained: ids unique within the resource; one work group extension per resource;
 - ConceptMap: source and target codes exist in their FHIR code systems (where the extract
   holds them);
+- narrative: `#` links point at an anchor in the narrative or a contained resource (warning);
 - meta.profile: the base type itself is checked throughout; a core profile of the version
   (shareablecodesystem, vitalsigns, ...) for its stricter cardinality, and said so; a profile
   in HL7's namespace that the version does not define is an error (as in the engine); any
@@ -31,6 +32,8 @@ LAYER = "structure"
 _SPACE = re.compile(r"\s+")
 _CORE = "http://hl7.org/fhir/StructureDefinition/"
 _WG = _CORE + "structuredefinition-wg"
+_LOCAL_HREF = re.compile(r"""href\s*=\s*["']#([^"']+)["']""")
+_ANCHOR = re.compile(r"""\b(?:id|name)\s*=\s*["']([^"']+)["']""")
 
 
 def _decode(text: str) -> bytes | None:
@@ -47,8 +50,21 @@ class _Rules:
         self.line = line
         self.out: list[Problem] = []
 
-    def problem(self, loc: str, message: str, code: str, severity: Severity = "error") -> None:
-        self.out.append(Problem(self.file, self.line, None, loc, message, severity, LAYER, code))
+    def problem(self, loc: str, message: str, code: str, severity: Severity = "error",
+                layer: str = LAYER) -> None:
+        self.out.append(Problem(self.file, self.line, None, loc, message, severity,
+                                layer, code))
+
+    def links(self, node: Node) -> None:
+        """`<a href="#x">` in a narrative points at an id or name in it, or a contained
+        resource. A warning: readers lose the link, the data is not wrong."""
+        div = node.value
+        targets = set(_ANCHOR.findall(div))
+        targets |= {c.get("id") for c in _items(node.resource.get("contained"))
+                    if isinstance(c, dict)}
+        for href in sorted(set(_LOCAL_HREF.findall(div)) - targets):
+            self.problem(node.loc, f"narrative link #{href} points at nothing in the narrative "
+                         "or the contained resources", "narrative-link", "warning", "narrative")
 
     def primitive(self, node: Node) -> None:
         v = node.value
@@ -193,6 +209,8 @@ def check(walk: Walk, defs: Definitions, *, file: str, line: int | None = None) 
     for node in walk.nodes:
         if node.is_primitive:
             rules.primitive(node)
+            if node.type == "xhtml" and isinstance(node.value, str):
+                rules.links(node)
         elif node.is_resource:
             rules.resource(node)
         elif node.type == "Attachment" and isinstance(node.value, dict):
