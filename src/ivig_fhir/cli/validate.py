@@ -16,8 +16,7 @@ def validate(
     paths: Annotated[list[Path], typer.Argument(
         metavar="PATH", help="Bundles, resources, NDJSON files or folders.")],
     fhir_version: Annotated[str | None, typer.Option("--fhir-version", metavar="VERSION",
-        help="R5 or R4B; "
-                                                     "default: from the content.")] = None,
+        help="R5, R4B or R4; default: from the content.")] = None,
     format_: Annotated[str, typer.Option("--format", metavar="text|json",
         help="text or json (OperationOutcome)")] = (
         "text"),
