@@ -186,11 +186,13 @@ class _Budget:
 
 @dataclass
 class Validation:
-    """What `validate_files` found, which files it read and the FHIR versions it used."""
+    """What `validate_files` found, which files it read (and of those, skipped) and the FHIR
+    versions it used."""
 
     problems: list[Problem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     versions: set[str] = field(default_factory=set)
+    skipped: list[Path] = field(default_factory=list)  # export manifests, not FHIR
 
 
 def validate_bytes(
@@ -398,9 +400,29 @@ def validate_files(
         if len(raw) > limit:
             refused(f"larger than {limit:,} bytes (limit {name}): not checked", "limit")
             continue
+        if _is_export_manifest(raw):
+            # `validate output/` is what a newcomer types: the export's own manifest is no
+            # FHIR, and no finding either.
+            result.skipped.append(f)
+            result.problems.append(Problem(str(f), None, None, "", "the manifest of an "
+                                           "ivig-fhir export, not FHIR: skipped",
+                                           "information", "json", "manifest-skipped"))
+            continue
         result.problems += _validate_bytes(raw, str(f), fhir_version, extra_layers,
                                            result.versions, budget)
     return result
+
+
+def _is_export_manifest(raw: bytes) -> bool:
+    """A JSON object with no resourceType that names ivig-fhir as its tool."""
+    if b"resourceType" in raw or b"ivig-fhir" not in raw:
+        return False  # cheap: most files are FHIR and never parsed twice
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return False
+    tool = data.get("tool") if isinstance(data, dict) else None
+    return isinstance(tool, dict) and tool.get("name") == "ivig-fhir"
 
 
 def validate_paths(

@@ -35,6 +35,7 @@ _CODE_TYPES: Mapping[str, str] = {
     "profile-partly-checked": "not-supported",
     "version-undetermined": "not-supported",
     "limit": "too-costly",
+    "manifest-skipped": "informational",
     "unreadable": "exception",
 }
 # Layer -> issue-type otherwise.
