@@ -156,6 +156,24 @@ def test_validate_cli_on_the_export_and_a_broken_copy(tmp_path: Path) -> None:
     assert "cud-1" in bad.output
 
 
+def test_validate_on_the_export_folder_skips_its_manifest(tmp_path: Path) -> None:
+    """`validate output/` is what a newcomer types: the manifest is no FHIR and no finding."""
+    out = ROOT / "output"
+    result = runner.invoke(app, ["validate", "--strict", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(x.startswith(f"{out / 'manifest.json'}: information: ") and "skipped" in x
+               for x in lines), lines
+    assert lines[-1].startswith("1 file(s) validated against FHIR R5: 0 errors")
+    # a manifest alone is nothing validated; a look-alike from another tool is still judged
+    alone = runner.invoke(app, ["validate", str(out / "manifest.json")])
+    assert alone.exit_code == 2 and "nothing was validated" in alone.output
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"tool": {"name": "not-ivig-fhir"}}))
+    judged = runner.invoke(app, ["validate", str(other)])
+    assert judged.exit_code == 1 and "resourceType" in judged.output
+
+
 def test_checked_in_output_is_the_golden_export() -> None:
     """output/ is committed and reviewed in diffs; refresh it with `ivig-fhir build`.
     `build --check` compares every file byte for byte (the formats come from its manifest)."""

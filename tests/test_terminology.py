@@ -142,7 +142,9 @@ def test_a_wrong_code_in_the_export_is_an_error(export: dict[str, Any], system: 
 
 def test_an_external_code_not_in_the_concept_table_is_an_error(export: dict[str, Any]) -> None:
     bundle = copy.deepcopy(export)
-    sct = next(c for c in _codings(bundle) if c["system"] == "http://snomed.info/sct")
+    # outside a ValueSet: its expansion entries are not judged as codes
+    sct = next(c for e in bundle["entry"] if e["resource"]["resourceType"] != "ValueSet"
+               for c in _codings(e["resource"]) if c["system"] == "http://snomed.info/sct")
     sct["code"] = "38341003"  # a well-formed SNOMED CT id (hypertensive disorder) never checked
     curated = load_source_data(SOURCE)
     recorded = {c.code for k in curated.concepts for c in k.codings}
@@ -249,3 +251,20 @@ def test_tabular_notes_are_shown_against_the_concept() -> None:
     assert ": information: " in excludes and "(T80.5-)" in excludes
     assert any("hiv-infection: ICD-10-CM B20: tabular Use additional code" in x for x in lines)
     assert not any(": error: " in x for x in lines)
+
+
+def test_snomed_expressions_and_value_set_expansions_are_not_false_errors() -> None:
+    """Two false errors the official R5 examples showed: a post-coordinated SNOMED CT
+    expression is a warning (not checkable offline), and a ValueSet's expansion entries are
+    what a server found, not codes to judge."""
+    obs = {"resourceType": "Observation", "code": {"coding": [
+        {"system": "http://snomed.info/sct", "code": "397956004 |Prosthetic arthroplasty of the "
+         "hip| : 363704007 |Procedure site| = 24136001 |Hip joint structure|"}]}}
+    found = TerminologyLayer("R5")(obs, "o.json")
+    assert [(p.severity, "expression" in p.message) for p in found] == [("warning", True)]
+    vs = {"resourceType": "ValueSet", "expansion": {"contains": [
+        {"system": "http://hl7.org/fhir/publication-status", "code": "no-such-code"}]}}
+    assert TerminologyLayer("R5")(vs, "vs.json") == []
+    bad = {"resourceType": "Observation", "code": {"coding": [
+        {"system": "http://snomed.info/sct", "code": "123456789"}]}}
+    assert [p.severity for p in TerminologyLayer("R5")(bad, "b.json")] == ["error"]

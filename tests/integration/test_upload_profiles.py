@@ -16,6 +16,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from ivig_fhir import upload as up
 from ivig_fhir.cli import app
 from ivig_fhir.upload.run import same
 
@@ -67,11 +68,12 @@ def test_identical_reupload_sends_no_resource(hapi: HapiServer, tmp_path: Path) 
         again_writes = _writes(proxy)
     assert first.code == 0, first.output
     assert again.code == 0, again.output
-    assert len(first_writes) == 3  # 281 resources, 100 per transaction
+    n = len(copy.keys)
+    assert len(first_writes) == len(up.plan_chunks(up.read_export(copy.path).entries, 100))
     assert again_writes == []
     assert again_log and all(m == "GET" or p.endswith("/_search") for m, p, _ in again_log)
-    assert ("281 resources in 0 transactions" in again.stdout
-            and "281 equal on the server and not sent" in again.stdout), again.stdout
+    assert (f"{n} resources in 0 transactions" in again.stdout
+            and f"{n} equal on the server and not sent" in again.stdout), again.stdout
     assert hapi.versions(copy.keys) == versions
 
 
@@ -87,7 +89,8 @@ def test_retire_then_delete_withdrawn_use(hapi: HapiServer, tmp_path: Path,
     gone = sorted(set(old.keys) - set(new.keys))
     cud = f"ClinicalUseDefinition/ind-{WITHDRAWN_USE}-wd"
     provenance = f"Provenance/prov-ind-{WITHDRAWN_USE}-wd"
-    assert gone == [cud, provenance]
+    value_set = f"ValueSet/{WITHDRAWN_USE}-wd"  # no other fact names the concept
+    assert gone == [cud, provenance, value_set]
     assert run_upload(str(old.path), "--server", hapi.url, env=hapi.env()).code == 0
     before = hapi.versions(old.keys)
     old_resources, new_resources = _by_key(old), _by_key(new)
@@ -98,21 +101,22 @@ def test_retire_then_delete_withdrawn_use(hapi: HapiServer, tmp_path: Path,
                      env=hapi.env())
     assert dry.code == 0, dry.output
     assert f"retire  {cud}" in dry.stdout and f"keep    {provenance}" in dry.stdout
-    assert "--dry-run: nothing changed (would retire 1)" in dry.stdout
+    assert "--dry-run: nothing changed (would retire 2)" in dry.stdout
     assert hapi.versions(old.keys) == before  # nothing written, not even the new release
 
     retired = run_upload(str(new.path), "--server", hapi.url, "--retire", "--verify",
                          env=hapi.env())
     assert retired.code == 0, retired.output
-    assert "withdrawn: 1 retired" in retired.stdout
+    assert "withdrawn: 2 retired" in retired.stdout
     stored = hapi.read_all(old.keys)
     after = hapi.versions(old.keys)
     for key in old.keys:  # resource by resource
         resource = stored[key]
         assert resource is not None, key
-        if key == cud:
-            assert resource["status"]["coding"][0]["code"] == "retired"
-            assert same({**old_resources[key], "status": resource["status"]}, resource)
+        if key in (cud, value_set):
+            status = resource["status"]
+            assert (status if key == value_set else status["coding"][0]["code"]) == "retired"
+            assert same({**old_resources[key], "status": status}, resource)
             assert after[key] == "2"
         elif key == provenance:
             assert same(old_resources[key], resource) and after[key] == before[key]
@@ -125,9 +129,9 @@ def test_retire_then_delete_withdrawn_use(hapi: HapiServer, tmp_path: Path,
                          env=hapi.env())
     assert deleted.code == 0, deleted.output
     assert f"delete  {cud}" in deleted.stdout and f"delete  {provenance}" in deleted.stdout
-    assert "withdrawn: 2 deleted" in deleted.stdout
+    assert "withdrawn: 3 deleted" in deleted.stdout
     stored = hapi.read_all(old.keys)
-    assert stored[cud] is None and stored[provenance] is None
+    assert stored[cud] is None and stored[provenance] is None and stored[value_set] is None
     assert {k: v for k, v in hapi.versions(old.keys).items() if k not in gone} == {
         k: v for k, v in after.items() if k not in gone}
     # Only ours went: every other copy on the shared server is still there.
@@ -179,10 +183,14 @@ def test_server_assigned_ids_and_versioned_identical_updates(strict_hapi: HapiSe
     assert first.code == 0, first.output
     # The profile's contradictions are named: Medplum speaks R4, this server R5.
     assert "warning: the server speaks FHIR 5.0.0, which the medplum profile" in first.output
-    assert "281 resources in 6 transactions" in first.stdout  # 50 per transaction
-    assert "verified: all 281" in first.stdout
+    export = up.read_export(copy.path)
+    n, n_uses = len(export.entries), export.counts["ClinicalUseDefinition"]
+    medplum = up.profile("medplum")
+    chunks = up.plan_chunks(export.entries, medplum.max_entries, medplum.max_bytes)
+    assert f"{n} resources in {len(chunks)} transactions" in first.stdout
+    assert f"verified: all {n}" in first.stdout
     uses = _ours(strict_hapi, "ClinicalUseDefinition", system)
-    assert len(uses) == 125
+    assert len(uses) == n_uses
     assert all(u["id"].isdigit() for u in uses)  # the server's ids, not the export's
     knowledge = _ours(strict_hapi, "MedicationKnowledge",
                       "https://ivig-fhir.org/fhir/identifier/medication-knowledge-m")
@@ -195,7 +203,7 @@ def test_server_assigned_ids_and_versioned_identical_updates(strict_hapi: HapiSe
     again = run_upload(str(copy.path), "--server", strict_hapi.url, "--server-profile",
                        "medplum")
     assert again.code == 0, again.output
-    assert "281 resources in 0 transactions" in again.stdout
+    assert f"{n} resources in 0 transactions" in again.stdout
     # This server makes a version of every identical update: compare-before-write is what
     # kept them at 1, as --force shows.
     assert {u["id"]: u["meta"]["versionId"]
@@ -205,7 +213,7 @@ def test_server_assigned_ids_and_versioned_identical_updates(strict_hapi: HapiSe
     assert forced.code == 0, forced.output
     assert {u["meta"]["versionId"]
             for u in _ours(strict_hapi, "ClinicalUseDefinition", system)} == {"2"}
-    assert len(_ours(strict_hapi, "ClinicalUseDefinition", system)) == 125  # no duplicates
+    assert len(_ours(strict_hapi, "ClinicalUseDefinition", system)) == n_uses  # no duplicates
 
 
 def test_withdrawn_use_under_server_assigned_ids(strict_hapi: HapiServer, tmp_path: Path,
@@ -217,7 +225,8 @@ def test_withdrawn_use_under_server_assigned_ids(strict_hapi: HapiServer, tmp_pa
     assert run_upload(str(old.path), *args).code == 0
     deleted = run_upload(str(new.path), *args, "--delete-withdrawn", "--verify")
     assert deleted.code == 0, deleted.output
-    assert "withdrawn: 2 deleted" in deleted.stdout
+    assert "withdrawn: 3 deleted" in deleted.stdout  # the use, its Provenance and ValueSet
     values = {i["value"] for u in _ours(strict_hapi, "ClinicalUseDefinition", system)
               for i in u["identifier"]}
-    assert len(values) == 124 and f"indication/{WITHDRAWN_USE}" not in values
+    n_uses = up.read_export(new.path).counts["ClinicalUseDefinition"]
+    assert len(values) == n_uses and f"indication/{WITHDRAWN_USE}" not in values

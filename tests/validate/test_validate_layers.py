@@ -4,7 +4,6 @@ reported by the right layer with a message that says what is wrong."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +112,7 @@ def test_missing_resource_type() -> None:
 def test_missing_resource_type_inside_bundle() -> None:
     b = transaction()
     del b["entry"][1]["resource"]["resourceType"]
-    assert_one(check(b), "json", "Bundle.entry[1].resource", "missing resourceType")
+    assert_one(check(b), "structure", "Bundle.entry[1].resource", "missing resourceType")
 
 
 def test_duplicate_key_malformed_json_and_nan() -> None:
@@ -179,7 +178,7 @@ def test_invalid_id() -> None:
     med["id"] = "ivig 10%"
     assert_one(check(med), "structure", "Medication.id", "invalid id")
     med["id"] = "x" * 65
-    assert_one(check(med), "bundle", "Medication.id", "65 characters")
+    assert_one(check(med), "structure", "Medication.id", "65 characters")
 
 
 def test_invalid_datetime() -> None:
@@ -405,7 +404,11 @@ def test_r4b_detection_and_validation() -> None:
     }
     assert detect_version(ae) == "R4B"
     assert detect_version(adverse_event()) == "R5"
-    assert only(validate_bytes(dumps(ae), file="r4b.json"), "structure") == []
+    found = [p for p in validate_bytes(dumps(ae), file="r4b.json")
+             if p.layer in ("structure", "version")]
+    # R4's AdverseEvent has the same elements: the note says so.
+    assert [(p.code, p.severity) for p in found] == [("version-undetermined", "warning")]
+    assert "R4B and R4" in found[0].message
     assert_one(validate_resource(ae, file="r4b.json", fhir_version="R5"), "structure",
                "AdverseEvent.event", "unknown element")
 
@@ -440,12 +443,8 @@ def test_extra_layers_are_called_per_document() -> None:
     assert [p.layer for p in found] == ["terminology"]
 
 
-def test_150_resource_bundle_is_fast() -> None:
+def test_150_resource_bundle_has_no_false_findings() -> None:
+    # No timing here: speed is measured by scripts/bench-validate, never asserted.
     b = big_transaction(150)
     assert len(b["entry"]) >= 145
-    validate_resource(b, file="warm.json")  # definitions, models, parsed expressions
-    start = time.perf_counter()
-    found = validate_resource(b, file="big.json")
-    elapsed = time.perf_counter() - start
-    assert found == []
-    assert elapsed < 2.0, f"{elapsed:.2f} s"  # about 0.3 s here; generous for slow CI
+    assert validate_resource(b, file="big.json") == []

@@ -16,8 +16,7 @@ def validate(
     paths: Annotated[list[Path], typer.Argument(
         metavar="PATH", help="Bundles, resources, NDJSON files or folders.")],
     fhir_version: Annotated[str | None, typer.Option("--fhir-version", metavar="VERSION",
-        help="R5 or R4B; "
-                                                     "default: from the content.")] = None,
+        help="R5, R4B or R4; default: from the content.")] = None,
     format_: Annotated[str, typer.Option("--format", metavar="text|json",
         help="text or json (OperationOutcome)")] = (
         "text"),
@@ -58,18 +57,22 @@ def validate(
             raise BadInput(f"not found: {', '.join(map(str, missing))}")
         result = validate_files(paths, fhir_version=version,
                                 extra_layers=[TerminologyLayer(version)])
+        if result.skipped and len(result.files) == len(result.skipped):
+            raise BadInput(f"only an ivig-fhir export manifest (not FHIR) in "
+                           f"{', '.join(map(str, paths))}: nothing was validated")
         if not result.files:
             raise BadInput(f"no *.json or *.ndjson files in {', '.join(map(str, paths))}: "
                            "nothing was validated")
     except IvigFhirError as exc:
         raise fail(exc) from None
     problems = result.problems
+    checked = len(result.files) - len(result.skipped)
     against = "FHIR " + " and ".join(sorted(result.versions, reverse=True)) if (
         result.versions) else "no FHIR version (nothing could be parsed)"
     if format_ == "json":
         outcome = to_operation_outcome(problems)
         outcome["issue"].append({"severity": "information", "code": "informational",
-                                 "diagnostics": f"validated {len(result.files)} file(s) "
+                                 "diagnostics": f"validated {checked} file(s) "
                                  f"against {against}"})
         typer.echo(json.dumps(outcome, indent=2))
     else:
@@ -87,7 +90,7 @@ def validate(
             raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
     failing = [p for p in problems if p.is_error or (strict and p.severity == "warning")]
     if format_ == "text":
-        typer.echo(f"{len(result.files)} file(s) validated against {against}: "
+        typer.echo(f"{checked} file(s) validated against {against}: "
                    f"{sum(p.is_error for p in problems)} errors, "
                    f"{sum(p.severity == 'warning' for p in problems)} warnings"
                    + (" (--strict: warnings fail)" if strict else ""))

@@ -1,8 +1,12 @@
 """Offline FHIR definitions: a trimmed extract of the official core packages.
 
-`scripts/extract-definitions` writes `<version>/definitions.json` from `hl7.fhir.r5.core@5.0.0`
-and `hl7.fhir.r4b.core@4.3.0`; this module reads it (once per version) into typed, read-only
-objects. Used by the validator (element cardinality, types, constraints, required bindings) and
+`scripts/extract-definitions` writes `<version>/definitions.json.gz` from
+`hl7.fhir.r5.core@5.0.0` (with the core extensions of `hl7.fhir.uv.extensions.r5`),
+`hl7.fhir.r4b.core@4.3.0`, and for R4 (4.0.1, not on npm) HAPI's
+`hapi-fhir-validation-resources-r4` jar from Maven Central: every resource type, datatype and
+core extension of each version. A version's extract is read on first use, and each
+StructureDefinition is built only when asked for, so a command pays for what it looks at.
+Used by the validator (element cardinality, types, constraints, required bindings) and
 by the terminology checker ("is code X in FHIR value set / code system Y").
 
     defs = load("R5")
@@ -14,6 +18,7 @@ by the terminology checker ("is code X in FHIR value set / code system Y").
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,11 +31,15 @@ __all__ = [
     "Constraint",
     "Definitions",
     "ElementDef",
+    "ExtensionDef",
+    "ExtensionSlot",
+    "ProfileDef",
     "StructureDef",
     "ValueSetCodes",
     "has_extract",
     "load",
     "normalize_version",
+    "raw_extract",
 ]
 
 _VERSIONS = {
@@ -108,6 +117,7 @@ class StructureDef:
     abstract: bool
     base_definition: str | None
     elements: tuple[ElementDef, ...]
+    regex: str | None  # a primitive type's lexical rule (from the definitions), else None
     _by_path: Mapping[str, ElementDef] = field(repr=False, compare=False)
     _children: Mapping[str, Mapping[str, ElementDef]] = field(repr=False, compare=False)
 
@@ -121,6 +131,41 @@ class StructureDef:
     def children(self, path: str) -> Mapping[str, ElementDef]:
         """Direct child elements of `path`, by name ('value[x]' for a choice)."""
         return self._children.get(path, {})
+
+
+@dataclass(frozen=True)
+class ExtensionSlot:
+    """Cardinality and value rules of an extension, or of one nested extension of it."""
+
+    min: int
+    max: str
+    value_min: int
+    value_max: str
+    types: tuple[str, ...]  # allowed value[x] type codes; () = any
+    nested: bool  # may carry nested extensions
+    binding: Binding | None = None  # on value[x]
+
+
+@dataclass(frozen=True)
+class ExtensionDef:
+    url: str
+    version: str | None
+    rules: ExtensionSlot
+    contexts: tuple[tuple[str, str], ...]  # (element|extension|fhirpath, expression)
+    slices: Mapping[str, ExtensionSlot]  # nested extension url -> rules
+    closed: bool  # no nested extensions but the slices
+    context_invariants: tuple[str, ...] = ()  # FHIRPath on the host; %extension is the use
+
+
+@dataclass(frozen=True)
+class ProfileDef:
+    """A core profile on a resource, as far as the extract keeps it: where its cardinality is
+    stricter than the base resource's (path -> (min, max))."""
+
+    url: str
+    type: str
+    version: str | None
+    cardinality: Mapping[str, tuple[int, str]]
 
 
 @dataclass(frozen=True)
@@ -148,42 +193,75 @@ class CodeSystemCodes:
     concepts: Mapping[str, str]  # code -> display
 
 
+class _Lazy(Mapping[str, Any]):
+    """name -> object, built from the raw extract on first access."""
+
+    def __init__(self, raw: Mapping[str, Any], build: Any) -> None:
+        self._raw = raw
+        self._build = build
+        self._done: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        found = self._done.get(name)
+        if found is None:
+            found = self._done[name] = self._build(self._raw[name])
+        return found
+
+    def __iter__(self) -> Any:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+
 @dataclass(frozen=True)
 class Definitions:  # cached_property needs a __dict__: no slots
-    version: str  # 'r5' / 'r4b'
+    version: str  # 'r5' / 'r4b' / 'r4'
     fhir_version: str | None  # '5.0.0'
-    package_name: str
+    package_name: str  # npm package, or Maven group:artifact for R4
     package_version: str
     package_sha256: str
     structures: Mapping[str, StructureDef]
     value_sets: Mapping[str, ValueSetCodes]
     code_systems: Mapping[str, CodeSystemCodes]
+    extensions: Mapping[str, ExtensionDef] = field(default_factory=dict)
+    profiles: Mapping[str, ProfileDef] = field(default_factory=dict)
+    _root_cache: dict[str, tuple[Constraint, ...]] = field(default_factory=dict, repr=False,
+                                                           compare=False)
 
     def structure(self, name: str) -> StructureDef | None:
         return self.structures.get(name)
 
-    @functools.cached_property
-    def _root_constraints(self) -> dict[str, tuple[Constraint, ...]]:
-        out: dict[str, tuple[Constraint, ...]] = {}
-        for name, sd in self.structures.items():
-            found = list(sd.root.constraints)
-            keys = {c.key for c in found}
-            base = sd.base_definition
-            while base:
-                parent = self.structures.get(base.rsplit("/", 1)[-1])
-                if parent is None or parent.url != base:
-                    break
-                found += [c for c in parent.root.constraints if c.key not in keys]
-                keys |= {c.key for c in parent.root.constraints}
-                base = parent.base_definition
-            out[name] = tuple(found)
-        return out
+    def extension(self, url: str) -> ExtensionDef | None:
+        """A core extension's definition (the url without a |version)."""
+        key = url.split("|", 1)[0]
+        return self.extensions.get(key)
 
     def root_constraints(self, name: str) -> tuple[Constraint, ...]:
         """Constraints on a type's root element, with those of its base types. The R5 package
         leaves them out of some snapshots (MedicationKnowledge, Citation, CodeSystem, Evidence
         and other canonical resources have no dom-2..dom-6 on their root element)."""
-        return self._root_constraints.get(name, ())
+        found_cached = self._root_cache.get(name)
+        if found_cached is not None:
+            return found_cached
+        sd = self.structure(name)
+        if sd is None:
+            return ()
+        found = list(sd.root.constraints)
+        keys = {c.key for c in found}
+        base = sd.base_definition
+        while base:
+            parent = self.structure(base.rsplit("/", 1)[-1])
+            if parent is None or parent.url != base:
+                break
+            found += [c for c in parent.root.constraints if c.key not in keys]
+            keys |= {c.key for c in parent.root.constraints}
+            base = parent.base_definition
+        self._root_cache[name] = out = tuple(found)
+        return out
 
     def is_primitive(self, type_code: str) -> bool:
         sd = self.structures.get(type_code)
@@ -248,6 +326,7 @@ def _structure(raw: Mapping[str, Any]) -> StructureDef:
         abstract=bool(raw.get("abstract", False)),
         base_definition=raw.get("baseDefinition"),
         elements=tuple(elements),
+        regex=raw.get("regex"),
         _by_path=by_path,
         _children=children,
     )
@@ -261,23 +340,55 @@ def has_extract(version: str) -> bool:
                for name in ("definitions.json", "definitions.json.gz"))
 
 
+def _slot(raw: Mapping[str, Any]) -> ExtensionSlot:
+    b = raw.get("binding")
+    return ExtensionSlot(int(raw["min"]), str(raw["max"]), int(raw["valueMin"]),
+                         str(raw["valueMax"]), tuple(raw.get("types", ())), bool(raw["nested"]),
+                         Binding(str(b[0]), str(b[1])) if b else None)
+
+
+def _extension(url: str, raw: Mapping[str, Any]) -> ExtensionDef:
+    return ExtensionDef(
+        url=url,
+        version=raw.get("version"),
+        rules=_slot(raw),
+        contexts=tuple((str(t), str(e)) for t, e in raw.get("context", ())),
+        slices={u: _slot(r) for u, r in raw.get("slices", {}).items()},
+        closed=bool(raw.get("closed", False)),
+        context_invariants=tuple(str(c) for c in raw.get("contextInvariants", ())),
+    )
+
+
 def load(version: str = "R5") -> Definitions:
-    """The extract for `version` ('R5', 'R4B', '5.0.0', ...), parsed once per process."""
+    """The extract for `version` ('R5', 'R4B', 'R4', '5.0.0', ...), parsed once per process."""
     return _load(normalize_version(version))
+
+
+def raw_extract(version: str) -> dict[str, Any]:
+    """The extract of `version` as stored (sources, sha256s): for tests and reports."""
+    packed = resources.files(__package__).joinpath(normalize_version(version),
+                                                   "definitions.json.gz").read_bytes()
+    data: dict[str, Any] = json.loads(gzip.decompress(packed))
+    return data
 
 
 @functools.cache
 def _load(v: str) -> Definitions:
-    text = resources.files(__package__).joinpath(v, "definitions.json").read_text("utf-8")
-    raw = json.loads(text)
+    raw = raw_extract(v)
     pkg = raw["package"]
+    ext_raw: Mapping[str, Any] = raw.get("extensions", {})
     return Definitions(
         version=v,
         fhir_version=raw.get("fhirVersion"),
         package_name=pkg["name"],
         package_version=pkg["version"],
         package_sha256=pkg["sha256"],
-        structures={name: _structure(sd) for name, sd in raw["structures"].items()},
+        structures=_Lazy(raw["structures"], _structure),
+        extensions=_Lazy({u: (u, r) for u, r in ext_raw.items()},
+                         lambda item: _extension(*item)),
+        profiles={url: ProfileDef(url, p["type"], p.get("version"),
+                                  {k: (int(v[0]), str(v[1])) for k, v in p["cardinality"].items()})
+                  for url, p in raw.get("profiles", {}).items()},
         value_sets={
             url: ValueSetCodes(
                 url=url,

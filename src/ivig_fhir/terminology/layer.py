@@ -16,6 +16,7 @@ Codes of required bindings to FHIR value sets (status and the like) are the bind
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +32,8 @@ _EXTERNAL = frozenset({SNOMED, ICD10CM, ATC, RXNORM, EDQM, UCUM})
 # ISO 3166 country codes (MedicationKnowledge.intendedJurisdiction): no FHIR definitions
 # carry them, so pycountry's ISO 3166-1 table is the release they are checked against.
 ISO3166 = "urn:iso:std:iso:3166"
+# SNOMED CT compositional grammar: refinements, attribute groups, terms between pipes.
+_SCT_EXPRESSION = re.compile(r"[:|+=(){},\s]")
 
 Coded = tuple[str, str, str, str | None]  # (FHIRPath, system, code, display)
 
@@ -65,6 +68,9 @@ class TerminologyLayer:
         if system in _EXTERNAL:
             if self.checked is not None and (system, code) in self.checked:
                 return []  # judged by the same rules at the concept table, reported at its line
+            if system == SNOMED and self.checked is None and _SCT_EXPRESSION.search(code):
+                # Post-coordinated: valid in a Coding, but no offline release to check it with.
+                return [("code", f"SNOMED CT expression {code!r}: not checked offline", "warning")]
             found = code_findings(system, code, display)
             if self.checked is not None and system != ICD10CM:
                 found.append(("code", f"{NAMES[system]} {code} is not recorded as checked in the "
@@ -130,5 +136,9 @@ def _codes(node: Any, path: str) -> Iterator[Coded]:
         display = node.get("display")
         yield path, system, code, display if isinstance(display, str) else None
     for key, value in node.items():
+        if key == "expansion" and node.get("resourceType") == "ValueSet":
+            # An expansion lists what a server found at its time, in its code system versions
+            # (the engine does not judge these entries as codes either).
+            continue
         if isinstance(value, dict | list):
             yield from _codes(value, f"{path}.{key}")

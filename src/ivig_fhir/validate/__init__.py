@@ -1,11 +1,12 @@
-"""Layered validation of FHIR JSON (R5, or R4B), offline.
+"""Layered validation of FHIR JSON (R5, R4B or R4), offline.
 
 Each finding is a `Problem` whose `layer` says which check made it:
 
     json       well-formed UTF-8 JSON; no duplicate keys, nulls, empty strings/arrays/objects
-    structure  the fhir.resources model parses it (unknown elements, types, formats), plus
-               cardinality, JSON types, profiled types (SimpleQuantity) from the definitions,
-               and extensions against their StructureDefinitions shipped in the same file
+    structure  against the version's definitions (R5, R4B or R4): unknown elements,
+               cardinality, choice types, JSON types, primitive formats, resource types,
+               profiled types (SimpleQuantity), and extensions against their definitions (the
+               core extensions, and those shipped in the same file)
     invariant  every FHIRPath constraint of the definitions at every element present
     binding    codes of required bindings are in their value sets; UCUM units, languages,
                currencies and MIME types checked offline
@@ -14,9 +15,10 @@ Each finding is a `Problem` whose `layer` says which check made it:
     narrative  the XHTML of Narrative.div is well-formed and safe
     (extra)    any `Layer` the caller plugs in, e.g. terminology
 
-What was not checked is said, never passed over: a resource type or a meta.profile outside
-the definitions is a warning naming it (so `--strict` fails), and so is a version told from
-the content when R4, R4B and R5 cannot be told apart. Inputs past the limits of
+What was not checked is said, never passed over: a resource type no version defines is a
+structure error; a meta.profile outside the definitions is a warning naming it (so `--strict`
+fails), and so is a version told from the content when it fits more than one of R4, R4B and
+R5, or a declared fhirVersion with no definitions here. Inputs past the limits of
 `ivig_fhir.limits` (file size, NDJSON line size, nesting depth) are refused, code `limit`.
 
 Locations: `Problem.file`, `Problem.line` (JSON syntax errors; the NDJSON record; in a Bundle
@@ -26,6 +28,7 @@ file, the line where the entry starts) and
 
 from __future__ import annotations
 
+import json
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +46,16 @@ from ivig_fhir.limits import (
 )
 from ivig_fhir.problems import Problem
 
-from . import _binding, _bundle, _extensions, _invariant, _json, _narrative, _structure
+from . import (
+    _binding,
+    _bundle,
+    _extensions,
+    _invariant,
+    _json,
+    _narrative,
+    _rules,
+    _structure,
+)
 from ._lines import add_entry_lines
 from ._walk import walk
 
@@ -53,67 +65,65 @@ __all__ = ["Layer", "Validation", "detect_version", "validate_bytes", "validate_
 Layer = Callable[[dict[str, Any], str], list[Problem]]
 """An extra check: (resource or Bundle as JSON, file) -> problems."""
 
-_R4B_PROFILE_HINTS = ("/4.3", "r4b", "R4B")
+_PROFILE_HINTS = {"R4B": ("/4.3", "r4b", "R4B"), "R4": ("/4.0/", "/r4/", "R4/")}
+_ORDER = ("R5", "R4B", "R4")  # preferred, on a tie
+_XVER_R5 = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
 
 
-def detect_version(data: dict[str, Any]) -> str:
-    """'R4B' or 'R5' for a resource (see `_detect`)."""
-    return _detect(data)[0]
-
-
-def _detect(data: dict[str, Any]) -> tuple[str, str]:
-    """(version, how it was told) for a resource, Bundle entries included: from a
-    `fhirVersion` element, else meta.profile, else which version's definitions know more of its
-    elements; `how` is "" when nothing told the versions apart (then 'R5')."""
+def _detect(data: dict[str, Any]) -> tuple[str, tuple[str, ...], str]:
+    """(version, every version the content fits as well, a declared version with no
+    definitions here or "") for a resource, Bundle entries included: from a `fhirVersion`
+    element, else meta.profile, else from which version's definitions know the most of its
+    resource types and elements (R5 cross-version extensions mean R4 or R4B), else R5. A
+    second item with more than one version means the content cannot tell them apart."""
     resources = [data]
     entries = data.get("entry") if data.get("resourceType") == "Bundle" else None
     if isinstance(entries, list):
         resources += [e["resource"] for e in entries
                       if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    unsupported = ""
     for res in resources:
         declared = res.get("fhirVersion")
         if isinstance(declared, str):
             try:
-                return normalize_version(declared).upper(), f"fhirVersion {declared}"
+                version = normalize_version(declared).upper()
+                return version, (version,), ""
             except ValueError:
-                return "R4B", f"fhirVersion {declared}, which has no definitions here"
-    score = 0
-    r5, r4b = load("R5"), load("R4B")
+                unsupported = declared
+                break
+    misfits = dict.fromkeys(_ORDER, 0)
+    defs = {v: load(v) for v in _ORDER}
     for res in resources:
         meta = res.get("meta")
         profiles = meta.get("profile") if isinstance(meta, dict) else None
-        if isinstance(profiles, list) and any(
-            isinstance(p, str) and any(h in p for h in _R4B_PROFILE_HINTS) for p in profiles
-        ):
-            return "R4B", "meta.profile"
+        for version, hints in _PROFILE_HINTS.items():
+            if isinstance(profiles, list) and any(
+                isinstance(p, str) and any(h in p for h in hints) for p in profiles
+            ):
+                return version, (version,), unsupported
         rt = res.get("resourceType")
         if not isinstance(rt, str):
             continue
-        a, b = r5.structure(rt), r4b.structure(rt)
-        if a is None or b is None:
-            continue
-        ka, kb = a.children(rt), b.children(rt)
-        for key in res:
-            name = key.lstrip("_")
-            in5 = name in ka or _choice(ka, name)
-            in4 = name in kb or _choice(kb, name)
-            score += (in4 and not in5) - (in5 and not in4)
-    if score > 0:
-        return "R4B", "elements"
-    return "R5", "elements" if score < 0 else ""
+        if _XVER_R5 in json.dumps(res.get("extension", []) + res.get("modifierExtension", [])
+                                  if isinstance(res.get("extension", []), list) else []):
+            misfits["R5"] += 1
+        for version in _ORDER:
+            sd = defs[version].structure(rt)
+            if sd is None or sd.kind != "resource":
+                misfits[version] += 10
+                continue
+            kids = sd.children(rt)
+            misfits[version] += sum(1 for key in res
+                                    if key != "resourceType" and key.lstrip("_") not in kids
+                                    and not _choice(kids, key.lstrip("_")))
+    best = min(misfits.values())
+    fits = tuple(v for v in _ORDER if misfits[v] == best)
+    return fits[0], fits, unsupported
 
 
-def _version_note(version: str, how: str) -> str | None:
-    """Why a version told from the content may be wrong, or None when it is certain."""
-    if how == "":
-        return ("nothing in the content tells FHIR R4, R4B and R5 apart: validated as R5; "
-                "pass --fhir-version to be sure")
-    if how == "elements" and version == "R4B":
-        return ("elements show R4 or R4B, which only a declared version tells apart: "
-                "validated as R4B; R4 is not checked here, pass --fhir-version")
-    if how.endswith("no definitions here"):
-        return f"{how}: validated as R4B, the closest; it is not fully checked"
-    return None
+def detect_version(data: dict[str, Any]) -> str:
+    """'R5', 'R4B' or 'R4' for a resource (see `_detect`)."""
+    return _detect(data)[0]
 
 
 def _key(p: Problem) -> tuple[str, int, int, str, str, str]:
@@ -138,55 +148,23 @@ def validate_resource(
     if any(p.severity == "fatal" for p in problems):
         return sorted(problems)
     defs = load(version)
-    structure = _structure.check(data, file=file, version=version, line=line)
+    structure = _structure.check(data, defs, file=file, line=line)
+    if structure:
+        return sorted(problems + structure, key=_key)
     w = walk(data, defs, file=file, line=line)
-    # The walk's cardinality findings only where the model said nothing about that element.
-    model_fields = {p.field for p in structure}
-    structure += [p for p in w.problems if p.field not in model_fields]
+    structure = w.problems + _rules.check(w, defs, file=file, line=line)
     problems += structure
     problems += _invariant.check(w, data, file=file, version=version, line=line,
                                  quiet_failures=bool(structure))
     problems += _binding.check(w, defs, file=file, line=line)
     problems += _bundle.check(data, w, file=file, line=line)
-    problems += _extensions.check(data, w, file=file, line=line)
+    problems += _extensions.check(data, w, defs, file=file, line=line)
     for node in w.nodes:
         if node.type == "xhtml":
             problems += _narrative.check_div(node.value, file=file, field=node.loc, line=line)
-    for rt in sorted(w.untyped):
-        problems.append(Problem(file, line, None, rt, f"no {version.upper()} definitions for "
-                                f"{rt} in the offline extract: its invariants and bindings were "
-                                "not checked", "warning", "invariant", "no-definitions"))
-    problems += _unknown_profiles(data, file, line)
     for layer in extra_layers:
         problems += layer(data, file)
     return sorted(set(problems), key=_key)
-
-
-def _unknown_profiles(data: dict[str, Any], file: str, line: int | None) -> list[Problem]:
-    """meta.profile URLs with no StructureDefinition here (neither the core type's nor one in
-    the same file): the resource was checked against its base type only."""
-    resources = [data]
-    entries = data.get("entry") if data.get("resourceType") == "Bundle" else None
-    if isinstance(entries, list):
-        resources += [e["resource"] for e in entries
-                      if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
-    known = {r.get("url") for r in resources if r.get("resourceType") == "StructureDefinition"}
-    problems = []
-    for index, res in enumerate(resources):
-        meta = res.get("meta")
-        profiles = meta.get("profile") if isinstance(meta, dict) else None
-        rt = res.get("resourceType")
-        for url in profiles if isinstance(profiles, list) else []:
-            if not isinstance(url, str) or url in known or (
-                    isinstance(rt, str) and url == f"http://hl7.org/fhir/StructureDefinition/{rt}"):
-                continue
-            where = f"Bundle.entry[{index - 1}].resource.meta.profile" if index else (
-                f"{rt}.meta.profile")
-            problems.append(Problem(file, line, None, where, f"profile {url} is not in the "
-                                    "offline definitions or this file: the resource was checked "
-                                    "against its base type only, not this profile", "warning",
-                                    "structure", "unknown-profile"))
-    return problems
 
 
 @dataclass
@@ -208,11 +186,13 @@ class _Budget:
 
 @dataclass
 class Validation:
-    """What `validate_files` found, which files it read and the FHIR versions it used."""
+    """What `validate_files` found, which files it read (and of those, skipped) and the FHIR
+    versions it used."""
 
     problems: list[Problem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     versions: set[str] = field(default_factory=set)
+    skipped: list[Path] = field(default_factory=list)  # export manifests, not FHIR
 
 
 def validate_bytes(
@@ -239,13 +219,12 @@ def _validate_bytes(raw: bytes, file: str, fhir_version: str | None,
     over = budget.take(1 + (len(entries) if isinstance(entries, list) else 0), file, 1)
     if over:
         return [over]
-    notes: dict[str, Problem] = {}
-    found = _one(data, file, fhir_version, extra_layers, None, versions, notes)
-    found += notes.values()
+    notes = _Notes()
+    found = problems + _one(data, file, fhir_version, extra_layers, None, versions, notes)
     if isinstance(data, dict) and data.get("resourceType") == "Bundle":
         # Point findings inside an entry at the line where the entry starts.
-        found = sorted(add_entry_lines(found, raw.decode("utf-8")), key=_key)
-    return found
+        found = add_entry_lines(found, raw.decode("utf-8-sig"))
+    return sorted(found + notes.problems(file), key=_key)
 
 
 def _parse(raw: bytes, file: str, line_offset: int) -> tuple[Any | None, list[Problem]]:
@@ -277,28 +256,59 @@ def _depth(data: Any) -> int:
 
 
 def _one(data: Any, file: str, fhir_version: str | None, extra_layers: Sequence[Layer],
-         line: int | None, versions: set[str], notes: dict[str, Problem]) -> list[Problem]:
-    """One parsed document. A doubtful version told from the content goes to `notes` (once
-    per file and message), the version used to `versions`."""
+         line: int | None, versions: set[str], notes: _Notes) -> list[Problem]:
+    """One parsed document; the version used goes to `versions`, and how the content told it
+    (when it had to) to `notes`."""
     if not isinstance(data, dict):
         return _json.check(data, file=file, line=line)
     version = fhir_version
     if version is None:
-        version, how = _detect(data)
-        note = _version_note(version, how)
-        if note and note not in notes:
-            notes[note] = Problem(file, line, None, "", note, "warning", "version",
-                                  "version-undetermined")
+        version, fits, unsupported = _detect(data)
+        notes.add(line, version, fits, unsupported)
     versions.add(normalize_version(version).upper())
     return validate_resource(data, file=file, fhir_version=version, extra_layers=extra_layers,
                              line=line)
+
+
+@dataclass
+class _Notes:
+    """How a file's versions were told from its content, for one note per file."""
+
+    fits: dict[tuple[str, ...], int | None] = field(default_factory=dict)
+    chosen: set[str] = field(default_factory=set)
+    unsupported: dict[str, int | None] = field(default_factory=dict)
+
+    def add(self, line: int | None, version: str, fits: tuple[str, ...],
+            unsupported: str) -> None:
+        self.chosen.add(version)
+        self.fits.setdefault(fits, line)
+        if unsupported:
+            self.unsupported.setdefault(unsupported, line)
+
+    def problems(self, file: str) -> list[Problem]:
+        """A warning per declared version with no definitions here, else one when the content
+        fits more than one version (at the first line it was guessed for)."""
+        chosen = " and ".join(sorted(self.chosen, key=_ORDER.index))
+        out = [Problem(file, line, None, "", f"fhirVersion {declared} has no definitions here: "
+                       f"validated as {chosen} from the content; it is not fully checked "
+                       "(pass --fhir-version)", "warning", "version", "version-undetermined")
+               for declared, line in self.unsupported.items()]
+        shared = {f: line for f, line in self.fits.items() if len(f) > 1}
+        if shared and not out:
+            fit = " and ".join(sorted({v for f in shared for v in f}, key=_ORDER.index))
+            lines = [n for n in shared.values() if n is not None]
+            out.append(Problem(file, min(lines) if lines else None, None, "",
+                               f"FHIR version not stated: the content fits {fit} equally; "
+                               f"validated as {chosen} (pass --fhir-version to be sure)",
+                               "warning", "version", "version-undetermined"))
+        return out
 
 
 def _ndjson(lines: Iterable[tuple[int, bytes]], file: str, fhir_version: str | None,
             extra_layers: Sequence[Layer], versions: set[str],
             budget: _Budget) -> list[Problem]:
     problems: list[Problem] = []
-    notes: dict[str, Problem] = {}
+    notes = _Notes()
     for n, chunk in lines:
         if not chunk.strip():
             continue
@@ -321,7 +331,7 @@ def _ndjson(lines: Iterable[tuple[int, bytes]], file: str, fhir_version: str | N
         problems += found
         if data is not None:
             problems += _one(data, file, fhir_version, extra_layers, n, versions, notes)
-    return sorted(problems + list(notes.values()), key=_key)
+    return sorted(problems + notes.problems(file), key=_key)
 
 
 def _stream_lines(fh: Any) -> Iterable[tuple[int, bytes]]:
@@ -390,9 +400,29 @@ def validate_files(
         if len(raw) > limit:
             refused(f"larger than {limit:,} bytes (limit {name}): not checked", "limit")
             continue
+        if _is_export_manifest(raw):
+            # `validate output/` is what a newcomer types: the export's own manifest is no
+            # FHIR, and no finding either.
+            result.skipped.append(f)
+            result.problems.append(Problem(str(f), None, None, "", "the manifest of an "
+                                           "ivig-fhir export, not FHIR: skipped",
+                                           "information", "json", "manifest-skipped"))
+            continue
         result.problems += _validate_bytes(raw, str(f), fhir_version, extra_layers,
                                            result.versions, budget)
     return result
+
+
+def _is_export_manifest(raw: bytes) -> bool:
+    """A JSON object with no resourceType that names ivig-fhir as its tool."""
+    if b"resourceType" in raw or b"ivig-fhir" not in raw:
+        return False  # cheap: most files are FHIR and never parsed twice
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return False
+    tool = data.get("tool") if isinstance(data, dict) else None
+    return isinstance(tool, dict) and tool.get("name") == "ivig-fhir"
 
 
 def validate_paths(

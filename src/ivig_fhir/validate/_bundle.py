@@ -22,6 +22,8 @@ _REL = re.compile(r"^([A-Z][A-Za-z]+)/([^/?#]+)(?:/_history/[^/?#]+)?$")
 _ABS_REST = re.compile(r"^(https?://.+)/([A-Z][A-Za-z]+)/([^/?#]+)(?:/_history/[^/?#]+)?$")
 _TX = ("transaction", "batch")
 _ABSOLUTE = re.compile(r"^[a-z][a-z0-9+.-]*:\S+$")
+# A conditional reference (Type?search): resolved by the server inside a transaction or batch.
+_CONDITIONAL = re.compile(r"^[A-Z][A-Za-z]+\?\S+$")
 
 
 def _p(file: str, line: int | None, field: str, msg: str, code: str,
@@ -59,13 +61,7 @@ def check(data: dict[str, Any], walk: Walk, *, file: str, line: int | None = Non
           loc: str | None = None) -> list[Problem]:
     out: list[Problem] = []
     base = loc or str(data.get("resourceType", "$this"))
-    # Ids of every resource: the models check the pattern; the length limit is only here.
-    for node in walk.nodes:
-        if node.is_resource:
-            rid = node.value.get("id")
-            if isinstance(rid, str) and len(rid) > 64:
-                out.append(_p(file, line, f"{node.loc}.id", f"id is {len(rid)} characters long;"
-                              " the limit is 64", "invalid-id"))
+    # Ids of every resource (pattern and length): the structure layer (walk).
     if data.get("resourceType") == "Bundle":
         out += _entries(data, walk, base, file, line)
     else:
@@ -113,7 +109,7 @@ def _entries(data: dict[str, Any], walk: Walk, base: str, file: str,
         elif req is not None and btype in ("document", "message", "collection", "searchset"):
             out.append(_p(file, line, f"{eloc}.request", f"a {btype} entry has no request",
                           "unexpected-request"))
-    out += _references(walk, (entries, index), file, line)
+    out += _references(walk, (entries, index), file, line, btype)
     return out
 
 
@@ -152,7 +148,7 @@ def _request(req: dict[str, Any], res: dict[str, Any] | None, loc: str, file: st
 
 
 def _references(walk: Walk, bundle: tuple[list[Any], dict[str, Any]] | None, file: str,
-                line: int | None) -> list[Problem]:
+                line: int | None, bundle_type: Any = None) -> list[Problem]:
     out: list[Problem] = []
     for node in walk.nodes:
         if node.type != "Reference" or not isinstance(node.value, dict):
@@ -168,13 +164,21 @@ def _references(walk: Walk, bundle: tuple[list[Any], dict[str, Any]] | None, fil
                 out.append(_p(file, line, loc, f"reference {ref} does not resolve to a contained"
                               " resource", "unresolved-reference"))
             continue
+        if _CONDITIONAL.match(ref):
+            if bundle is None or bundle_type not in _TX:
+                out.append(_p(file, line, loc, f"conditional reference {ref!r} is only "
+                              "allowed in a transaction or batch Bundle",
+                              "conditional-reference"))
+            continue
         if not (ref.startswith("urn:") or _REL.match(ref) or _ABSOLUTE.match(ref)):
             out.append(_p(file, line, loc, f"reference {ref!r} is not a valid reference "
                           "(Type/id, an absolute URL, urn:uuid:/urn:oid: or #id)",
                           "invalid-reference"))
             continue
-        if bundle is None:
-            continue  # a lone resource: its references point to the server
+        if bundle is None or node.loc.count("entry[") > 1:
+            # A lone resource: its references point to the server. A Bundle inside an entry
+            # (a document in a collection) resolves against its own entries, not these.
+            continue
         _entries_list, index = bundle
         target = _target(ref, index)
         if target is not None:

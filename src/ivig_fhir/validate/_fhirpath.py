@@ -24,7 +24,7 @@ from fhirpathpy.parser import parse
 from ._narrative import div_problems
 
 # The model fhirpathpy uses for type information (choice types, `is`, `ofType`).
-_MODELS = {"r5": "r5", "r4b": "r4"}
+_MODELS = {"r5": "r5", "r4b": "r4", "r4": "r4"}
 
 
 class _Bound(FP_Quantity):
@@ -158,6 +158,7 @@ def evaluate(
     resource: Any,
     root: Any,
     version: str,
+    extra_vars: Mapping[str, Any] | None = None,
 ) -> list[Any]:
     """Evaluate `expression` with `node` (JSON) as context, typed as the model path `base`.
 
@@ -171,7 +172,7 @@ def evaluate(
     ctx = {
         "dataRoot": [start],
         "vars": {"context": node, "resource": resource, "rootResource": root,
-                 "ucum": "http://unitsofmeasure.org"},
+                 "ucum": "http://unitsofmeasure.org", **(extra_vars or {})},
         "model": models[_MODELS[version]],
         "userInvocationTable": _TABLE,
         "traceFn": _no_trace,

@@ -34,7 +34,9 @@ def _ele1(node: Node) -> bool:
     # hasValue() or (children().count() > id.count()): some child other than id.
     v = node.value
     if isinstance(v, dict):
-        return any(k != "id" and k != "resourceType" for k in v)
+        # "resourceType" is a child too where it is an element (R5 Consent.provision); on a
+        # resource's root ele-1 does not apply.
+        return any(k != "id" for k in v)
     return v is not None
 
 

@@ -39,12 +39,15 @@ def parse(
     raw: bytes | str, *, file: str, line_offset: int = 0
 ) -> tuple[Any | None, list[Problem]]:
     """Parse one JSON document strictly. Returns (data or None, problems)."""
+    found: list[Problem] = []
     if isinstance(raw, bytes):
         if raw.startswith(b"\xef\xbb\xbf"):
-            return None, [
-                Problem(file, 1 + line_offset, 1, "", "JSON starts with a UTF-8 byte order "
-                        "mark; FHIR JSON must not have one", "error", LAYER, "json-bom")
-            ]
+            # The HL7 engine reads past a BOM (the official examples have some); RFC 8259
+            # says a parser may ignore one but a writer must not add one.
+            raw = raw[3:]
+            found.append(Problem(file, 1 + line_offset, 1, "", "JSON starts with a UTF-8 byte "
+                                 "order mark: read past it, but JSON (RFC 8259) must not start "
+                                 "with one", "warning", LAYER, "json-bom"))
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -65,7 +68,7 @@ def parse(
     except ValueError as e:
         return None, [Problem(file, None, None, "", f"malformed JSON: {e}", "fatal", LAYER,
                               "json-syntax")]
-    return data, []
+    return data, found
 
 
 def check(data: Any, *, file: str, line: int | None = None) -> list[Problem]:
@@ -137,7 +140,10 @@ def _walk(node: Any, loc: str, out: list[Problem], file: str, line: int | None) 
 def _walk_value(v: Any, loc: str, key: str, out: list[Problem], file: str,
                 line: int | None) -> None:
     if isinstance(v, dict):
-        if "resourceType" in v or key in ("resource", "contained"):
+        if key == "contained":
+            # Other resource slots (Bundle.entry.resource, Parameters.parameter.resource) are
+            # known from the definitions: the walk reports a resource without its type there
+            # (a "resourceType" key alone proves nothing: R5 Consent.provision has one).
             rt = v.get("resourceType")
             if not isinstance(rt, str) or not rt:
                 out.append(Problem(file, line, None, loc, "missing resourceType: a resource "

@@ -3,13 +3,18 @@
 One pass yields a `Node` for every element present (complex, primitive, nested resources),
 with its HL7-style location, its element definition, its type, and the constraints that apply
 there (the element's own plus, on entering a datatype or resource, the type's root constraints).
-The invariant, binding and narrative layers work from these nodes; the walk itself also reports
-cardinality problems the models do not (a `0..1` element given as an array, a required element
-missing).
+The invariant, binding and narrative layers work from these nodes. The walk itself is the
+`structure` layer, driven by the definitions alone (every FHIR version the extract has, R4
+included): unknown elements, cardinality (a `0..1` element given as an array, a required element
+missing), choice types, JSON types, the lexical rules (regexes) the definitions give each
+primitive type, integer ranges, real calendar dates, `_name` twins lined up with their values,
+and the resource types allowed in `contained`, Bundle entries and other resource slots.
 """
 
 from __future__ import annotations
 
+import datetime
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +33,28 @@ _WHITESPACE_RULES: dict[str, tuple[re.Pattern[str], str]] = {
 }
 
 
+_INT_RANGES = {
+    "integer": (-2_147_483_648, 2_147_483_647),
+    "unsignedInt": (0, 2_147_483_647),
+    "positiveInt": (1, 2_147_483_647),
+    "integer64": (-9_223_372_036_854_775_808, 9_223_372_036_854_775_807),
+}
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+@functools.cache
+def _regex(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def _show(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 @dataclass(slots=True)
 class Node:
     loc: str  # Bundle.entry[2].resource.issue[0]
@@ -40,13 +67,17 @@ class Node:
     root: dict[str, Any]  # the outermost resource (%rootResource for contained ones)
     is_resource: bool = False
     is_primitive: bool = False
+    # On an Extension: what it sits on, as the names an extension context may use (element
+    # path, type, base types; a parent extension's url).
+    host: tuple[str, ...] = ()
+    parent: dict[str, Any] | None = None  # on an Extension: the object it sits on
+    parent_base: str = ""  # and that object's FHIRPath type/path
 
 
 @dataclass
 class Walk:
     nodes: list[Node] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)  # layer 'structure'
-    untyped: set[str] = field(default_factory=set)  # resource types without definitions
 
 
 def _json_kind(type_code: str) -> str:
@@ -79,6 +110,7 @@ def _merge(a: tuple[Constraint, ...], b: tuple[Constraint, ...]) -> tuple[Constr
 class _Walker:
     def __init__(self, defs: Definitions, file: str, line: int | None) -> None:
         self.defs = defs
+        self.fv = {"r5": "R5", "r4b": "R4B", "r4": "R4"}.get(defs.version, defs.version)
         self.file = file
         self.line = line
         self.out = Walk()
@@ -95,9 +127,17 @@ class _Walker:
         if not isinstance(rt, str):
             return  # the json layer reports it
         sd = self.defs.structure(rt)
-        if sd is None or sd.kind != "resource":
-            self.out.untyped.add(rt)
+        if sd is None or sd.kind != "resource" or sd.abstract:
+            what = "an abstract type" if sd is not None and sd.abstract else "unknown"
+            self.problem(loc, f"unknown resource type \"{rt}\" in FHIR {self.fv} ({what}): "
+                         "nothing in it can be checked", "unknown-resource-type")
             return
+        rid = res.get("id")
+        id_rule = self.defs.structure("id")
+        if isinstance(rid, str) and id_rule is not None and id_rule.regex and \
+                (rx := _regex(id_rule.regex)) is not None and not rx.fullmatch(rid):
+            self.problem(f"{loc}.id", f"invalid id {_show(rid)} ({len(rid)} characters): an "
+                         "id is 1-64 characters of A-Z a-z 0-9 - .", "invalid-id")
         constraints = self._resource_constraints(rt)
         if root is not None:
             # dom-6 (narrative, a best-practice warning) is the container's business: a
@@ -107,7 +147,16 @@ class _Walker:
         self.out.nodes.append(
             Node(loc, res, rt, None, rt, constraints, res, root, is_resource=True)
         )
-        self.children(sd, sd.root.path, res, loc, res, root)
+        self.children(sd, sd.root.path, res, loc, res, root, self._bases(rt))
+
+    def _bases(self, name: str) -> tuple[str, ...]:
+        out = [name]
+        sd = self.defs.structure(name)
+        while sd is not None and sd.base_definition:
+            base = sd.base_definition.rsplit("/", 1)[-1]
+            out.append(base)
+            sd = self.defs.structure(base)
+        return tuple(out)
 
     def _resource_constraints(self, rt: str) -> tuple[Constraint, ...]:
         # ele-1 is about elements; a resource's root is not one (the R5 Base type adds it).
@@ -135,11 +184,12 @@ class _Walker:
 
     def children(
         self, sd: StructureDef, path: str, obj: dict[str, Any], loc: str,
-        resource: dict[str, Any], root: dict[str, Any],
+        resource: dict[str, Any], root: dict[str, Any], host: tuple[str, ...] = (),
     ) -> None:
         kids = sd.children(path)
         for key, v in obj.items():
-            if key == "resourceType" or key == "fhir_comments":
+            if (key == "resourceType" and path == sd.type and sd.kind == "resource") or \
+                    key == "fhir_comments":
                 continue
             twin = key.startswith("_")
             name = key[1:] if twin else key
@@ -148,7 +198,11 @@ class _Walker:
             if el is None:
                 choice = self._choice(sd, path, name)
                 if choice is None:
-                    continue  # unknown element: the structure (model) layer reports it
+                    where = path if path != sd.type else sd.type
+                    self.problem(f"{loc}.{name}", f"unknown element \"{key}\": {where} in "
+                                 f"FHIR {self.fv} has no such element (misspelt, or from "
+                                 "another FHIR version?)", "unknown-element")
+                    continue
                 el, type_code = choice
             elif el.types:
                 type_code = el.types[0]
@@ -160,23 +214,37 @@ class _Walker:
                 continue
             if isinstance(v, list):
                 if el.max == "1" and not twin:
-                    self.problem(here, f"{el.path} allows at most one value, but this is a JSON"
-                                 " array", "cardinality")
+                    what = f" ({' | '.join(el.types)})" if el.types else ""
+                    self.problem(here, f"{el.path}{what} allows at most one value, but this is "
+                                 "a JSON array", "cardinality")
                 items: list[tuple[str, Any]] = [(f"{here}[{i}]", x) for i, x in enumerate(v)]
             else:
                 if el.max != "1" and not twin and el.max != "0":
                     self.problem(here, f"{el.path} repeats ({el.min}..{el.max}): FHIR JSON "
                                  "needs an array here", "cardinality")
                 items = [(here, v)]
+            if twin and isinstance(v, list) and isinstance(obj.get(name), list) \
+                    and len(v) != len(obj[name]):
+                self.problem(here, f"\"{key}\" has {len(v)} items but \"{name}\" has "
+                             f"{len(obj[name])}: the two arrays must line up", "twin-mismatch")
             for iloc, item in items:
                 if item is None:
                     continue
                 if twin:
                     # The extensions and id of a primitive: an Element.
                     if isinstance(item, dict):
-                        self.datatype("Element", item, iloc, el, resource, root)
+                        self.datatype("Element", item, iloc, el, resource, root,
+                                      (el.path, *el.types, "Element"))
+                    else:
+                        self.problem(iloc, f"wrong JSON type {_show(item)}: \"{key}\" holds "
+                                     "the id and extensions of a primitive, a JSON object",
+                                     "wrong-type")
                     continue
+                first = len(self.out.nodes)
                 self.value(sd, el, type_code, item, iloc, resource, root)
+                if name in ("extension", "modifierExtension") and len(self.out.nodes) > first:
+                    ext_node = self.out.nodes[first]
+                    ext_node.host, ext_node.parent, ext_node.parent_base = host, obj, path
         for name, el in kids.items():
             if el.min > 0 and name not in obj and "_" + name not in obj:
                 if name.endswith("[x]"):
@@ -197,7 +265,8 @@ class _Walker:
                 extra = target_el.constraints if target_el else ()
                 self.out.nodes.append(Node(loc, item, "BackboneElement", el, target,
                                            _merge(el.constraints, extra), resource, root))
-                self.children(sd, target, item, loc, resource, root)
+                self.children(sd, target, item, loc, resource, root,
+                              (el.path, target, "BackboneElement", "Element"))
             return
         if type_code is None:
             return
@@ -205,33 +274,84 @@ class _Walker:
             if isinstance(item, dict):
                 self.out.nodes.append(Node(loc, item, type_code, el, el.path, el.constraints,
                                            resource, root))
-                self.children(sd, el.path, item, loc, resource, root)
+                self.children(sd, el.path, item, loc, resource, root,
+                              (el.path, type_code, "Element"))
+            else:
+                self._not_object(loc, item, type_code)
             return
         if type_code == "Resource" or (
             (rsd := self.defs.structure(type_code)) is not None and rsd.kind == "resource"
         ):
             if isinstance(item, dict):
+                rt = item.get("resourceType")
+                if not isinstance(rt, str) and not el.path.endswith(".contained"):
+                    self.problem(loc, f"missing resourceType: the resource in {el.path} needs "
+                                 "\"resourceType\"", "json-no-resourcetype")
+                if type_code != "Resource" and isinstance(rt, str) and rt != type_code:
+                    self.problem(loc, f"a {rt} where {el.path} allows only {type_code}",
+                                 "wrong-resource-type")
                 # A contained resource keeps its container as %rootResource; a Bundle entry
                 # (or a Parameters value) is a resource in its own right.
                 self.resource(item, loc, root if el.path.endswith(".contained") else None)
+            else:
+                self._not_object(loc, item, "resource")
             return
         if self.defs.is_primitive(type_code):
             # ele-1 on a primitive ("a value or extensions") is the json layer's no-null,
             # no-empty rule; other constraints on primitives (txt-1/2 on the div) apply here.
             want = _json_kind(type_code)
-            if _kind(item) != want and not isinstance(item, dict | list):
+            if _kind(item) != want:
                 # The models coerce "false" to False and "0.4" to 0.4; FHIR JSON does not.
-                self.problem(loc, f"wrong JSON type {item!r}: a {type_code} is a JSON {want}",
-                             "wrong-type")
-            elif isinstance(item, str) and (rule := _WHITESPACE_RULES.get(type_code)):
-                pattern, says = rule
-                if not pattern.fullmatch(item):
-                    self.problem(loc, f"{type_code} value {item!r}: {says}", "invalid-format")
+                self.problem(loc, f"wrong JSON type {_show(item)}: a {type_code} is a JSON "
+                             f"{want}", "wrong-type")
+                return
+            self._primitive(type_code, item, loc)
             kept = tuple(c for c in el.constraints if c.key != "ele-1")
             self.out.nodes.append(Node(loc, item, type_code, el, el.path, kept, resource, root,
                                        is_primitive=True))
             return
         self.datatype(type_code, item, loc, el, resource, root)
+
+    def _not_object(self, loc: str, item: Any, type_code: str) -> None:
+        self.problem(loc, f"wrong JSON type {_show(item)}: a {type_code} is a JSON object",
+                     "wrong-type")
+
+    def _primitive(self, type_code: str, item: Any, loc: str) -> None:
+        """The lexical rules of a primitive value, from its type's definition."""
+        if isinstance(item, bool):
+            return
+        if isinstance(item, int | float):
+            if type_code in _INT_RANGES:
+                low, high = _INT_RANGES[type_code]
+                if isinstance(item, float) or not low <= item <= high:
+                    self.problem(loc, f"invalid value {_show(item)}: a {type_code} is a whole "
+                                 f"number from {low} to {high}", "invalid-value")
+            return
+        if not isinstance(item, str):
+            return
+        if (rule := _WHITESPACE_RULES.get(type_code)) and not rule[0].fullmatch(item):
+            self.problem(loc, f"{type_code} value {item!r}: {rule[1]}", "invalid-format")
+            return
+        tsd = self.defs.structure(type_code)
+        # R5's base64Binary regex leaves '/' out of the alphabet: `_rules` decodes it instead.
+        rx = (_regex(tsd.regex) if tsd is not None and tsd.regex and type_code != "base64Binary"
+              else None)
+        if rx is not None and not rx.fullmatch(item):
+            self.problem(loc, f"invalid value {_show(item)}: not a valid {type_code} (FHIR "
+                         f"{self.fv} {type_code} pattern)", "invalid-format")
+            return
+        if type_code in ("date", "dateTime", "instant") and (m := _DATE.match(item)):
+            try:
+                datetime.date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                self.problem(loc, f"invalid value {_show(item)}: no such calendar date",
+                             "invalid-value")
+        elif type_code == "integer64":
+            n = int(item)
+            low, high = _INT_RANGES[type_code]
+            if not low <= n <= high:
+                self.problem(loc, f"invalid value {_show(item)}: out of range for integer64",
+                             "invalid-value")
 
     def _profiled(self, el: ElementDef, type_code: str) -> str:
         """The structure to check a value against: the profile the element puts on the type
@@ -243,16 +363,27 @@ class _Walker:
 
     def datatype(
         self, type_code: str, item: Any, loc: str, el: ElementDef,
-        resource: dict[str, Any], root: dict[str, Any],
+        resource: dict[str, Any], root: dict[str, Any], host: tuple[str, ...] = (),
     ) -> None:
         name = self._profiled(el, type_code)
         dsd = self.defs.structure(name)
-        if dsd is None or not isinstance(item, dict):
-            return  # wrong JSON type: the structure (model) layer reports it
-        node = Node(loc, item, type_code, el, type_code,
-                    _merge(el.constraints, self.defs.root_constraints(name)), resource, root)
+        if dsd is None:
+            return
+        if not isinstance(item, dict):
+            self._not_object(loc, item, type_code)
+            return
+        constraints = _merge(el.constraints, self.defs.root_constraints(name))
+        if type_code == "Element":
+            # The `_name` twin of a primitive: part of the primitive, which has a value or
+            # extensions (the json layer's rule), so ele-1 does not apply to it alone.
+            constraints = tuple(c for c in constraints if c.key != "ele-1")
+        node = Node(loc, item, type_code, el, type_code, constraints, resource, root)
         self.out.nodes.append(node)
-        self.children(dsd, dsd.root.path, item, loc, resource, root)
+        if not host:
+            host = (el.path, *self._bases(type_code))
+            if type_code == "Extension" and isinstance(item.get("url"), str):
+                host += (item["url"],)
+        self.children(dsd, dsd.root.path, item, loc, resource, root, host)
 
 
 def walk(data: dict[str, Any], defs: Definitions, *, file: str, loc: str | None = None,

@@ -31,10 +31,11 @@ _CODE_TYPES: Mapping[str, str] = {
     "xhtml-element": "security",
     "xhtml-event-attribute": "security",
     "xhtml-script-url": "security",
-    "no-definitions": "not-supported",
-    "unknown-profile": "not-supported",
+    "profile-not-checked": "not-supported",
+    "profile-partly-checked": "not-supported",
     "version-undetermined": "not-supported",
     "limit": "too-costly",
+    "manifest-skipped": "informational",
     "unreadable": "exception",
 }
 # Layer -> issue-type otherwise.

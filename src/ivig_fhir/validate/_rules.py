@@ -1,0 +1,218 @@
+"""Rules of the FHIR specification that no StructureDefinition states as a constraint, checked
+on the walk's nodes. Layer `structure`.
+
+- base64Binary: decodes (the definitions' regex only checks the alphabet);
+- canonical: does not end in `|` (a version separator with no version);
+- Attachment: `size` is the length of the decoded `data`, `hash` its SHA-1 (base64);
+- contained: ids unique within the resource; one work group extension per resource;
+- ConceptMap: source and target codes exist in their FHIR code systems (where the extract
+  holds them);
+- narrative: `#` links point at an anchor in the narrative or a contained resource (warning);
+- meta.profile: the base type itself is checked throughout; a core profile of the version
+  (shareablecodesystem, vitalsigns, ...) for its stricter cardinality, and said so; a profile
+  in HL7's namespace that the version does not define is an error (as in the engine); any
+  other profile is reported as not checked (a warning: nothing was verified against it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ivig_fhir.definitions import Definitions
+from ivig_fhir.problems import Problem, Severity
+
+from ._walk import Node, Walk
+
+LAYER = "structure"
+_SPACE = re.compile(r"\s+")
+_CORE = "http://hl7.org/fhir/StructureDefinition/"
+_WG = _CORE + "structuredefinition-wg"
+_LOCAL_HREF = re.compile(r"""href\s*=\s*["']#([^"']+)["']""")
+_ANCHOR = re.compile(r"""\b(?:id|name)\s*=\s*["']([^"']+)["']""")
+
+
+def _decode(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(_SPACE.sub("", text), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+class _Rules:
+    def __init__(self, defs: Definitions, file: str, line: int | None) -> None:
+        self.defs = defs
+        self.file = file
+        self.line = line
+        self.out: list[Problem] = []
+
+    def problem(self, loc: str, message: str, code: str, severity: Severity = "error",
+                layer: str = LAYER) -> None:
+        self.out.append(Problem(self.file, self.line, None, loc, message, severity,
+                                layer, code))
+
+    def links(self, node: Node) -> None:
+        """`<a href="#x">` in a narrative points at an id or name in it, or a contained
+        resource. A warning: readers lose the link, the data is not wrong."""
+        div = node.value
+        targets = set(_ANCHOR.findall(div))
+        targets |= {c.get("id") for c in _items(node.resource.get("contained"))
+                    if isinstance(c, dict)}
+        for href in sorted(set(_LOCAL_HREF.findall(div)) - targets):
+            self.problem(node.loc, f"narrative link #{href} points at nothing in the narrative "
+                         "or the contained resources", "narrative-link", "warning", "narrative")
+
+    def primitive(self, node: Node) -> None:
+        v = node.value
+        if not isinstance(v, str):
+            return
+        if node.type == "base64Binary" and _decode(v) is None:
+            self.problem(node.loc, "not valid base64: the characters do not decode (length or "
+                         "padding)", "invalid-base64")
+        elif node.type == "canonical" and v.endswith("|"):
+            self.problem(node.loc, f"canonical {v!r} ends with '|': give a version after it or "
+                         "leave the '|' out", "invalid-canonical")
+
+    def attachment(self, node: Node) -> None:
+        att = node.value
+        data = att.get("data")
+        if not isinstance(data, str):
+            return
+        raw = _decode(data)
+        if raw is None:
+            return  # the base64Binary rule reports it
+        size = att.get("size")
+        if isinstance(size, int | str) and not isinstance(size, bool) and \
+                str(size).isdigit() and int(size) != len(raw):
+            self.problem(f"{node.loc}.size", f"Attachment.size says {size} bytes but data "
+                         f"decodes to {len(raw)}", "attachment-size")
+        digest = att.get("hash")
+        if isinstance(digest, str) and _decode(digest) is not None and \
+                _decode(digest) != hashlib.sha1(raw).digest():  # noqa: S324 - FHIR says SHA-1
+            self.problem(f"{node.loc}.hash", "Attachment.hash is not the SHA-1 of data",
+                         "attachment-hash")
+
+    def resource(self, node: Node) -> None:
+        res = node.value
+        contained = res.get("contained")
+        if isinstance(contained, list):
+            seen: set[str] = set()
+            for i, c in enumerate(contained):
+                cid = c.get("id") if isinstance(c, dict) else None
+                if isinstance(cid, str):
+                    if cid in seen:
+                        self.problem(f"{node.loc}.contained[{i}].id", f"duplicate contained id "
+                                     f"{cid!r}: contained resources need distinct ids",
+                                     "duplicate-contained-id")
+                    seen.add(cid)
+        if node.type == "ConceptMap":
+            self.concept_map(node)
+        wgs = [e for e in _items(res.get("extension"))
+               if isinstance(e, dict) and e.get("url") == _WG]
+        if len(wgs) > 1:
+            self.problem(f"{node.loc}.extension", f"{len(wgs)} workgroup extensions ({_WG}): a "
+                         "resource has one responsible work group", "extension-cardinality")
+        meta = res.get("meta")
+        profiles = meta.get("profile") if isinstance(meta, dict) else None
+        for i, url in enumerate(profiles if isinstance(profiles, list) else ()):
+            if not isinstance(url, str):
+                continue
+            base = url.split("|", 1)[0]
+            if base == _CORE + node.type:
+                continue  # the base definition: checked throughout
+            profile = self.defs.profiles.get(base)
+            if profile is not None and profile.type == node.type:
+                self.profile_cardinality(node, profile.url, profile.cardinality)
+                self.problem(f"{node.loc}.meta.profile[{i}]", f"profile {url}: only its "
+                             "cardinality was checked (not its slices, fixed values or "
+                             "invariants)", "profile-partly-checked", "information")
+                continue
+            if base.startswith(_CORE) and self.defs.structure(base[len(_CORE):]) is None:
+                # HL7's own namespace, and the version defines no such profile (the engine
+                # cannot find it either, and says so as an error).
+                self.problem(f"{node.loc}.meta.profile[{i}]", f"profile {url} is not defined "
+                             f"by FHIR {self.defs.fhir_version}: nothing was checked against "
+                             "it", "profile-unknown")
+                continue
+            self.problem(f"{node.loc}.meta.profile[{i}]", f"profile {url} is not available "
+                         "offline: the resource was checked against the base "
+                         f"{node.type} definition only", "profile-not-checked", "warning")
+
+
+    def concept_map(self, node: Node) -> None:
+        """A ConceptMap's source and target codes exist in their code systems, where those are
+        FHIR code systems the extract holds."""
+        for g, group in enumerate(_items(node.value.get("group"))):
+            if not isinstance(group, dict):
+                continue
+            source = self._system(group.get("source"))
+            target = self._system(group.get("target"))
+            for e, element in enumerate(_items(group.get("element"))):
+                if not isinstance(element, dict):
+                    continue
+                loc = f"{node.loc}.group[{g}].element[{e}]"
+                self._known(f"{loc}.code", element.get("code"), source, "source")
+                for t, tgt in enumerate(_items(element.get("target"))):
+                    if isinstance(tgt, dict):
+                        self._known(f"{loc}.target[{t}].code", tgt.get("code"), target, "target")
+
+    def _system(self, url: Any) -> tuple[str, Mapping[str, str]] | None:
+        if not isinstance(url, str):
+            return None
+        cs = self.defs.code_system(url)
+        return (cs.url, cs.concepts) if cs is not None else None
+
+    def _known(self, loc: str, code: Any, system: tuple[str, Mapping[str, str]] | None,
+               side: str) -> None:
+        if system is not None and isinstance(code, str) and code not in system[1]:
+            self.problem(loc, f"the {side} code {code!r} is not defined in the code system "
+                         f"{system[0]}", "code-invalid")
+
+    def profile_cardinality(self, node: Node, url: str,
+                            rules: Mapping[str, tuple[int, str]]) -> None:
+        name = url.rsplit("/", 1)[-1]
+        for path, (low, high) in sorted(rules.items()):
+            parts = path.split(".")[1:]
+            if any("[x]" in part for part in parts[:-1]):
+                continue  # inside a choice of types: not followed here
+            parents: list[Any] = [node.value]
+            for part in parts[:-1]:
+                parents = [c for p in parents for c in _items(p.get(part))
+                           if isinstance(c, dict)]
+            last = parts[-1]
+            for parent in parents:
+                if last.endswith("[x]"):
+                    stem = last[:-3]
+                    n = sum(1 for k in parent if k.lstrip("_").startswith(stem)
+                            and k.lstrip("_")[len(stem):][:1].isupper())
+                else:
+                    n = len(_items(parent.get(last))) or (1 if "_" + last in parent else 0)
+                if n < low:
+                    self.problem(f"{node.loc}.{'.'.join(parts).replace('[x]', '')}",
+                                 f"{path}: minimum required "
+                                 f"= {low} by profile {name}, but found {n}", "profile-cardinality")
+                elif high == "0" and n:
+                    self.problem(f"{node.loc}.{'.'.join(parts)}", f"{path} is not allowed by "
+                                 f"profile {name}", "profile-cardinality")
+
+
+def _items(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else [] if v is None else [v]
+
+
+def check(walk: Walk, defs: Definitions, *, file: str, line: int | None = None) -> list[Problem]:
+    rules = _Rules(defs, file, line)
+    for node in walk.nodes:
+        if node.is_primitive:
+            rules.primitive(node)
+            if node.type == "xhtml" and isinstance(node.value, str):
+                rules.links(node)
+        elif node.is_resource:
+            rules.resource(node)
+        elif node.type == "Attachment" and isinstance(node.value, dict):
+            rules.attachment(node)
+    return rules.out

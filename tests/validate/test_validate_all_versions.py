@@ -1,0 +1,244 @@
+"""The definitions-driven structure layer on R5, R4B and R4, core and cross-version extensions,
+and the rules no StructureDefinition states (base64, canonical, Attachment, contained ids,
+conditional references, meta.profile)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+import pytest
+
+from ivig_fhir.problems import Problem
+from ivig_fhir.validate import detect_version, validate_bytes, validate_resource
+
+XVER = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
+DIV = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'}
+
+
+def errors(data: dict[str, Any], version: str = "R5") -> list[Problem]:
+    return [p for p in validate_resource(data, file="t.json", fhir_version=version)
+            if p.is_error]
+
+
+def codes(found: list[Problem]) -> list[str]:
+    return sorted(p.code for p in found)
+
+
+def basic(**extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Basic", "id": "b1", "text": DIV, "code": {"text": "use"}, **extra}
+
+
+@pytest.mark.parametrize("version", ["R5", "R4B", "R4"])
+def test_a_valid_resource_passes_in_every_version(version: str) -> None:
+    assert errors(basic(), version) == []
+
+
+@pytest.mark.parametrize("version", ["R5", "R4B", "R4"])
+def test_unknown_elements_and_wrong_types_in_every_version(version: str) -> None:
+    found = errors(basic(bogus=1, created="2024-02-30", subject="Patient/p"), version)
+    assert codes(found) == ["invalid-value", "unknown-element", "wrong-type"], found
+
+
+def test_r4_has_its_own_elements() -> None:
+    mk = {"resourceType": "MedicationKnowledge", "id": "m", "text": DIV,
+          "contraindication": [{"reference": "DetectedIssue/d"}]}
+    assert errors(mk, "R4") == []
+    assert codes(errors(mk, "R5")) == ["unknown-element"]
+    assert codes(errors({"resourceType": "ClinicalUseDefinition", "id": "c", "type":
+                         "indication"}, "R4")) == ["unknown-resource-type"]
+
+
+def test_models_false_errors_are_gone() -> None:
+    # _valueCode on an extension, _id on a primitive twin, the integer64 minimum (R5): valid.
+    obs = {"resourceType": "Observation", "id": "o", "text": DIV, "status": "final",
+           "code": {"text": "x"}, "_status": {"id": "s1"},
+           "extension": [{"url": "http://example.org/i", "valueInteger64": "-9223372036854775808"},
+                         {"url": "http://example.org/e", "_valueCode": {
+               "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                              "valueCode": "unknown"}]}}]}
+    assert errors(obs) == []
+
+
+def test_integer_ranges_and_primitive_patterns() -> None:
+    found = errors(basic(extension=[
+        {"url": "http://example.org/a", "valueInteger": 2_147_483_648},
+        {"url": "http://example.org/b", "valuePositiveInt": 0},
+        {"url": "http://example.org/c", "valueOid": "1.2.3"},
+        {"url": "http://example.org/d", "valueInteger": 1.5},
+    ]))
+    assert codes(found) == ["invalid-format", "invalid-value", "invalid-value", "invalid-value"]
+
+
+def test_primitive_twin_arrays_must_line_up() -> None:
+    p = {"resourceType": "Patient", "id": "p", "text": DIV,
+         "name": [{"given": ["a", "b"], "_given": [{"id": "g1"}]}]}
+    assert codes(errors(p)) == ["twin-mismatch"]
+
+
+def test_bom_is_a_warning_not_an_error() -> None:
+    raw = b"\xef\xbb\xbf" + json.dumps(basic()).encode()
+    found = validate_bytes(raw, file="bom.json", fhir_version="R5")
+    assert [(p.code, p.severity) for p in found] == [("json-bom", "warning")]
+
+
+# --- extensions --------------------------------------------------------------------------------
+
+def test_cross_version_extensions_are_checked_against_the_r5_element_in_r4() -> None:
+    ok = basic(extension=[
+        {"url": XVER + "ClinicalUseDefinition.type", "valueCode": "indication"},
+        {"url": XVER + "ClinicalUseDefinition.indication.diseaseSymptomProcedure",
+         "valueCodeableConcept": {"text": "ITP"}},
+        {"url": XVER + "ClinicalUseDefinition.indication",
+         "extension": [{"url": "diseaseSymptomProcedure", "valueCodeableConcept": {"text": "x"}}]},
+    ])
+    assert errors(ok, "R4") == []
+    bad = basic(extension=[{"url": XVER + "ClinicalUseDefinition.type", "valueString": "x"}])
+    found = errors(bad, "R4")
+    assert codes(found) == ["extension"] and "code" in found[0].message
+
+
+def test_cross_version_extension_of_an_unknown_element_is_a_warning() -> None:
+    res = basic(extension=[{"url": XVER + "ClinicalUseDefinition.nonsense", "valueCode": "x"}])
+    found = validate_resource(res, file="t.json", fhir_version="R4")
+    assert [(p.code, p.severity) for p in found if p.layer == "structure"] == [
+        ("extension-unchecked", "warning")]
+
+
+def test_core_extension_value_type() -> None:
+    url = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
+    p = {"resourceType": "Patient", "id": "p", "text": DIV,
+         "extension": [{"url": url, "valueString": "Paris"}]}
+    assert codes(errors(p)) == ["extension"]
+    # The definition's own 0..1 binds only through a profile that uses it (the engine agrees).
+    p["extension"] = [{"url": url, "valueAddress": {"city": "Paris"}}] * 2
+    assert errors(p) == []
+
+
+def test_r5_consent_provision_has_a_resource_type_element() -> None:
+    c = {"resourceType": "Consent", "id": "c", "text": DIV, "status": "active",
+         "provision": [{"resourceType": [{"system": "http://hl7.org/fhir/resource-types",
+                                          "code": "MedicationRequest"}]}]}
+    assert errors(c) == []
+
+
+def test_core_extension_in_the_wrong_place_is_a_warning() -> None:
+    url = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
+    res = basic(extension=[{"url": url, "valueAddress": {"city": "Paris"}}])
+    found = [p for p in validate_resource(res, file="t.json", fhir_version="R5")
+             if p.layer == "structure"]
+    assert [(p.code, p.severity) for p in found] == [("extension-context", "warning")]
+
+
+# --- rules no definition states ----------------------------------------------------------------
+
+def test_base64_canonical_and_attachment() -> None:
+    data = base64.b64encode(b"hello").decode()
+    sha1 = base64.b64encode(hashlib.sha1(b"hello").digest()).decode()  # noqa: S324
+    ref = {"resourceType": "DocumentReference", "id": "d", "text": DIV, "status": "current",
+           "content": [{"attachment": {"contentType": "text/plain", "data": data, "size": "5",
+                                       "hash": sha1}}]}
+    assert errors(ref) == []
+    ref["content"][0]["attachment"].update(size="6", hash=base64.b64encode(b"x" * 20).decode())
+    assert codes(errors(ref)) == ["attachment-hash", "attachment-size"]
+    ref["content"][0]["attachment"] = {"contentType": "text/plain", "data": "abc"}
+    assert codes(errors(ref)) == ["invalid-base64"]
+    q = {"resourceType": "Questionnaire", "id": "q", "text": DIV, "status": "draft",
+         "derivedFrom": ["http://example.org/Questionnaire/x|"]}
+    assert codes(errors(q)) == ["invalid-canonical"]
+
+
+def test_duplicate_contained_ids() -> None:
+    org = {"resourceType": "Organization", "id": "o", "name": "x"}
+    p = {"resourceType": "Patient", "id": "p", "text": DIV, "contained": [org, dict(org)],
+         "managingOrganization": {"reference": "#o"}}
+    assert "duplicate-contained-id" in codes(errors(p))
+
+
+def test_conditional_references_only_in_transactions() -> None:
+    obs = {"resourceType": "Observation", "id": "o", "text": DIV, "status": "final",
+           "code": {"text": "x"}, "subject": {"reference": "Patient?identifier=http://x|1"}}
+    assert codes(errors(obs)) == ["conditional-reference"]
+    tx = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:2d3b0a3e-63fa-4a3b-9a4f-3f3a1f4c2b11", "resource": obs,
+         "request": {"method": "POST", "url": "Observation"}}]}
+    assert errors(tx) == []
+
+
+def test_meta_profile_not_available_offline_is_said() -> None:
+    res = basic(meta={"profile": ["http://example.org/StructureDefinition/my-basic",
+                                  "http://hl7.org/fhir/StructureDefinition/Basic"]})
+    found = [p for p in validate_resource(res, file="t.json", fhir_version="R5")
+             if p.code == "profile-not-checked"]
+    assert [(p.field, p.severity) for p in found] == [("Basic.meta.profile[0]", "warning")]
+
+
+# --- version detection -------------------------------------------------------------------------
+
+def test_detection_picks_r4_for_r4_only_content_and_says_when_it_cannot_tell() -> None:
+    # R4B kept R4's elements of most resources; some resource types are R4's only.
+    res = {"resourceType": "RiskEvidenceSynthesis", "id": "r", "status": "draft",
+           "population": {"reference": "EvidenceVariable/p"},
+           "outcome": {"reference": "EvidenceVariable/o"}}
+    assert detect_version(res) == "R4"
+    xver = basic(extension=[{"url": XVER + "ClinicalUseDefinition.type", "valueCode": "x"}])
+    assert detect_version(xver) in ("R4B", "R4")
+    found = validate_bytes(json.dumps(basic()).encode(), file="b.json")
+    notes = [p for p in found if p.code == "version-undetermined"]
+    assert len(notes) == 1 and "R5 and R4B and R4" in notes[0].message
+
+
+def test_core_profile_cardinality_is_honoured() -> None:
+    cs = {"resourceType": "CodeSystem", "id": "c", "text": DIV, "status": "draft",
+          "content": "complete", "concept": [{"code": "a"}],
+          "meta": {"profile": ["http://hl7.org/fhir/StructureDefinition/shareablecodesystem"]}}
+    found = [p for p in errors(cs, "R4B") if p.code == "profile-cardinality"]
+    assert sorted(p.field for p in found) == [
+        "CodeSystem.description", "CodeSystem.experimental", "CodeSystem.name",
+        "CodeSystem.publisher", "CodeSystem.url", "CodeSystem.version"]
+    notes = [p for p in validate_resource(cs, file="t.json", fhir_version="R4B")
+             if p.code == "profile-partly-checked"]
+    assert [p.severity for p in notes] == ["information"]
+
+
+def test_concept_map_codes_exist_in_their_code_systems() -> None:
+    cm = {"resourceType": "ConceptMap", "id": "cm", "text": DIV, "status": "draft",
+          "group": [{"source": "http://hl7.org/fhir/publication-status",
+                     "target": "http://hl7.org/fhir/publication-status",
+                     "element": [{"code": "active", "target": [
+                         {"code": "retired", "relationship": "not-related-to"}]},
+                                 {"code": "active,draft", "target": [
+                         {"code": "draft", "relationship": "related-to"}]}]}]}
+    found = [p for p in errors(cm) if p.code == "code-invalid"]
+    assert [p.field for p in found] == ["ConceptMap.group[0].element[1].code"]
+
+
+def test_extension_context_invariants_read_value_as_fhirpath_does() -> None:
+    """questionnaire-maxOccurs: `type!='display' and (repeats=true or
+    %extension.valueInteger=1)`. FHIRPath names an extension's value `value`, so
+    %extension.valueInteger is empty and only repeats=true satisfies it (as in the engine)."""
+    url = "http://hl7.org/fhir/StructureDefinition/questionnaire-maxOccurs"
+    item = {"linkId": "1", "text": "x", "type": "group", "repeats": True,
+            "item": [{"linkId": "1.1", "text": "y", "type": "string"}],
+            "extension": [{"url": url, "valueInteger": 3}]}
+    q = {"resourceType": "Questionnaire", "id": "q", "text": DIV, "status": "draft",
+         "item": [item]}
+    assert errors(q) == []
+    item["repeats"] = False
+    assert codes(errors(q)) == ["extension-context"]
+
+
+def test_meta_profile_in_hl7_namespace_that_does_not_exist_is_an_error() -> None:
+    res = basic(meta={"profile": ["http://hl7.org/fhir/StructureDefinition/no-such-profile"]})
+    assert codes(errors(res)) == ["profile-unknown"]
+
+
+def test_narrative_links_that_resolve_nowhere_are_a_warning() -> None:
+    div = ('<div xmlns="http://www.w3.org/1999/xhtml"><a href="#top">up</a> <a href="#nowhere">'
+           'x</a> <a name="top">t</a></div>')
+    res = basic(text={"status": "generated", "div": div})
+    found = [p for p in validate_resource(res, file="t.json", fhir_version="R5")
+             if p.code == "narrative-link"]
+    assert [(p.severity, "#nowhere" in p.message) for p in found] == [("warning", True)]
