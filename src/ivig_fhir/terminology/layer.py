@@ -24,8 +24,7 @@ from ivig_fhir.definitions import Definitions, load
 from ivig_fhir.load.curated import Curated
 from ivig_fhir.problems import Problem
 from ivig_fhir.terminology.check import code_findings
-from ivig_fhir.terminology.systems import (ATC, CVX, EDQM, ICD10CM, NAMES, RXNORM, SNOMED,
-                                          UCUM)
+from ivig_fhir.terminology.systems import ATC, CVX, EDQM, ICD10CM, NAMES, RXNORM, SNOMED, UCUM
 
 LAYER = "terminology"
 _HL7_PREFIXES = ("http://hl7.org/fhir/", "http://terminology.hl7.org/CodeSystem/")
