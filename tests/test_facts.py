@@ -213,3 +213,14 @@ def test_label_layer_review_findings_p12_p19_p20(export: Resources) -> None:
     for id_ in ("ind-gammagard-liquid-cidp", "ind-privigen-cidp"):
         cidp = export[f"ClinicalUseDefinition/{id_}"]
         assert cidp["population"] == [{"reference": "Group/pop-adults", "display": "Adults"}]
+
+
+def test_gammagard_liquid_carries_the_bla_an_fda_letter_gives(export: Resources) -> None:
+    ra = export["RegulatedAuthorization/ra-gammagard-liquid"]
+    assert {"value": "BLA125105"}.items() <= ra["identifier"][1].items()
+    prov = export["Provenance/prov-ra-gammagard-liquid"]
+    cited = [e["what"]["reference"] for e in prov["entity"] if "reference" in e["what"]]
+    assert "DocumentReference/src-fda-approval-gammagard-liquid-2011" in cited
+    # No document read gives Privigen's or Octagam 10%'s BLA: none is invented.
+    for product in ("privigen", "octagam-10"):
+        assert len(export[f"RegulatedAuthorization/ra-{product}"]["identifier"]) == 1
