@@ -183,3 +183,44 @@ def test_a_supersession_naming_no_fact_is_refused_at_its_line(tmp_path: Path) ->
     assert result.exit_code == 2, result.output
     line = next(x for x in result.output.splitlines() if "octagam-10-typo" in x)
     assert line.startswith(f"{path}:") and line.split(":")[1].isdigit(), line
+
+
+def test_label_layer_review_findings_p12_p19_p20(export: Resources) -> None:
+    # P12: the current vaccine interaction is coded (CVX, via its ValueSet); the interactant's
+    # CodeableConcept carries no coding, since each CVX code is narrower than the group.
+    current = export["ClinicalUseDefinition/int-measles-varicella-vaccines-after-ivig"]
+    interactant = current["interaction"]["interactant"][0]["itemCodeableConcept"]
+    assert "coding" not in interactant
+    vs = export["ValueSet/measles-varicella-containing-vaccine"]
+    assert {(c["system"], c["code"]) for c in vs["expansion"]["contains"]} == {
+        ("http://hl7.org/fhir/sid/cvx", code) for code in ("03", "04", "05", "21", "94")}
+    # P19: the Octagam 10% maltose warnings, on that product only, each with the document read.
+    for id_, doc in (("warn-octagam-maltose-glucose-readings", "src-octagam-isi"),
+                     ("warn-octagam-corn-allergy", "src-octagam-isi")):
+        warning = export[f"ClinicalUseDefinition/{id_}"]
+        assert warning["type"] == "warning" and "label-current" in _categories(warning)
+        assert "boxed-warning" not in _categories(warning)
+        assert [s["reference"] for s in warning["subject"]] == [
+            "MedicinalProductDefinition/mpd-octagam-10"]
+        prov = export[f"Provenance/prov-{id_}"]
+        cited = [e["what"]["reference"] for e in prov["entity"] if "reference" in e["what"]]
+        assert f"DocumentReference/{doc}" in cited
+        assert export[f"DocumentReference/{doc}"]["content"][0]["attachment"]["url"] == (
+            "https://octagamusa.com")
+    glucose = export["ClinicalUseDefinition/warn-octagam-maltose-glucose-readings"]
+    assert "glucose-specific" in glucose["warning"]["description"]
+    # P20: Gammagard Liquid's CIDP approval is for adults, as its indication is worded.
+    for id_ in ("ind-gammagard-liquid-cidp", "ind-privigen-cidp"):
+        cidp = export[f"ClinicalUseDefinition/{id_}"]
+        assert cidp["population"] == [{"reference": "Group/pop-adults", "display": "Adults"}]
+
+
+def test_gammagard_liquid_carries_the_bla_an_fda_letter_gives(export: Resources) -> None:
+    ra = export["RegulatedAuthorization/ra-gammagard-liquid"]
+    assert {"value": "BLA125105"}.items() <= ra["identifier"][1].items()
+    prov = export["Provenance/prov-ra-gammagard-liquid"]
+    cited = [e["what"]["reference"] for e in prov["entity"] if "reference" in e["what"]]
+    assert "DocumentReference/src-fda-approval-gammagard-liquid-2011" in cited
+    # No document read gives Privigen's or Octagam 10%'s BLA: none is invented.
+    for product in ("privigen", "octagam-10"):
+        assert len(export[f"RegulatedAuthorization/ra-{product}"]["identifier"]) == 1

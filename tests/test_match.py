@@ -223,3 +223,41 @@ def test_match_reads_the_export_not_the_yaml(tmp_path: Path) -> None:
     result = runner.invoke(app, ["match", "G70.01", "--export", str(edited), "--format", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[0]["hits"] == []
+
+
+# Pharmacist review P12: a vaccine order, coded in CVX, against the current interval. Measles-
+# and varicella-containing vaccines reach the ACIP interaction; mumps- or rubella-only vaccines
+# do not, and no vaccine reaches the retired page statement ("several weeks") through CVX.
+VACCINES: dict[str, bool] = {
+    "CVX|03": True,  # MMR
+    "CVX|04": True,  # measles/rubella
+    "CVX|05": True,  # measles
+    "CVX|21": True,  # varicella
+    "http://hl7.org/fhir/sid/cvx|94": True,  # MMRV, by URI
+    "CVX|06": False,  # rubella
+    "CVX|07": False,  # mumps
+    "CVX|38": False,  # rubella/mumps
+}
+
+
+@pytest.mark.parametrize("code", list(VACCINES))
+def test_a_vaccine_order_reaches_the_current_interval_only_if_measles_or_varicella(
+        code: str) -> None:
+    result = runner.invoke(app, ["match", code, "--export", str(EXPORT), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)[0]
+    assert answer["system"] == "http://hl7.org/fhir/sid/cvx"
+    hits = _ids(answer)
+    assert ("int-measles-varicella-vaccines-after-ivig" in hits) is VACCINES[code]
+    assert "int-vaccines" not in hits
+    if VACCINES[code]:
+        hit = next(h for h in answer["hits"]
+                   if h["resource"].endswith("/int-measles-varicella-vaccines-after-ivig"))
+        assert hit["role"] == "interactant"
+        assert hit["via"].endswith("/ValueSet/measles-varicella-containing-vaccine|1.0.0")
+
+
+def test_a_system_may_be_named_by_its_short_name() -> None:
+    assert parse_code("CVX|03").system == "http://hl7.org/fhir/sid/cvx"
+    assert parse_code("snomed ct|91637004").system == SNOMED
+    assert parse_code("urn:example|x").system == "urn:example"

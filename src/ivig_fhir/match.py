@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ivig_fhir.problems import BadInput, Problem
-from ivig_fhir.terminology.systems import ICD10CM, SNOMED
+from ivig_fhir.terminology.systems import ICD10CM, NAMES, SNOMED
 
 JsonDict = dict[str, Any]
 LINK = "/StructureDefinition/concept-value-set"
@@ -85,12 +85,15 @@ class Answer:
 
 
 def parse_code(text: str) -> PatientCode:
-    """'G70.01', 'G7001', '91637004' or 'system|code'."""
+    """'G70.01', 'G7001', '91637004' or 'system|code', the system as its URI or its short name
+    ('CVX|03' for a vaccine order: a vaccine code is not a problem, but it is what a rule on an
+    order would hold)."""
     if "|" in text:
         system, code = text.split("|", 1)
         if not system or not code:
             raise BadInput(f"{text!r}: write a code as CODE or SYSTEM|CODE")
-        return PatientCode(system, code)
+        by_name = {name.upper().replace(" ", ""): uri for uri, name in NAMES.items()}
+        return PatientCode(by_name.get(system.upper().replace(" ", ""), system), code)
     code = text.strip().upper()
     if code.isdigit():
         return PatientCode(SNOMED, code)

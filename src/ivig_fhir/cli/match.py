@@ -16,7 +16,7 @@ from ivig_fhir.problems import ExitCode, IvigFhirError
 def match_cmd(
     codes: Annotated[list[str], typer.Argument(
         help="A patient's coded problems: ICD-10-CM (G70.01), a SNOMED CT id (91637004) or "
-             "SYSTEM|CODE (http://snomed.info/sct|91637004).")],
+             "SYSTEM|CODE (http://snomed.info/sct|91637004, or by name: CVX|03 for a vaccine).")],
     export: Annotated[Path, typer.Option("--export", help="The exported Bundle to match "
                                          "against.")] = Path("output/ivig-fhir-bundle.json"),
     format_: Annotated[str, typer.Option("--format", help="text or json")] = "text",

@@ -78,7 +78,7 @@ class Source(Fact):
     url: str | None = None
     publisher: str | None = None
     kind: Literal["source-page", "prescribing-information", "immunization-guidance",
-                  "label-summary"] = "source-page"
+                  "label-summary", "regulatory-document"] = "source-page"
     read_on: str | None = None
     document_date: str | None = None
     description: str

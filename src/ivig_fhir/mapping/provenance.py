@@ -24,6 +24,7 @@ DOCUMENT_TYPE = {
     "prescribing-information": "US prescribing information (label text)",
     "immunization-guidance": "US immunization guidance",
     "label-summary": "Summary of a US label (manufacturer or drug-information page)",
+    "regulatory-document": "FDA regulatory document (e.g. an approval letter)",
 }
 
 

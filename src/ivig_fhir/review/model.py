@@ -30,6 +30,7 @@ SYSTEM_NAMES = {
     "http://unitsofmeasure.org": "UCUM",
     "urn:iso:std:iso:3166": "ISO 3166",
     "http://standardterms.edqm.eu": "EDQM Standard Terms",
+    "http://hl7.org/fhir/sid/cvx": "CVX",
 }
 # Extensions whose meaning the page already shows in its own words.
 KNOWN_EXTENSIONS = ("/source-locator", "/undesirable-effect-manifestation")

@@ -2,7 +2,7 @@
 
 from ivig_fhir.terminology.check import check_concepts, check_units
 from ivig_fhir.terminology.layer import TerminologyLayer
-from ivig_fhir.terminology.systems import ATC, EDQM, ICD10CM, RXNORM, SNOMED, UCUM
+from ivig_fhir.terminology.systems import ATC, CVX, EDQM, ICD10CM, RXNORM, SNOMED, UCUM
 
-__all__ = ["ATC", "EDQM", "ICD10CM", "RXNORM", "SNOMED", "UCUM", "TerminologyLayer",
+__all__ = ["ATC", "CVX", "EDQM", "ICD10CM", "RXNORM", "SNOMED", "UCUM", "TerminologyLayer",
            "check_concepts", "check_units"]

@@ -32,13 +32,15 @@ import re
 from ivig_fhir.load.curated import At, Coding, Concept, Curated, QuantityValue, Range, walk
 from ivig_fhir.problems import Problem
 from ivig_fhir.terminology import icd10cm
-from ivig_fhir.terminology.systems import ATC, EDQM, ICD10CM, NAMES, RXNORM, SNOMED
+from ivig_fhir.terminology.systems import ATC, CVX, EDQM, ICD10CM, NAMES, RXNORM, SNOMED
 from ivig_fhir.validate._codes import ucum_problem
 
 LAYER = "terminology"
 
 
-SCOPED = (ICD10CM, SNOMED)
+# Systems whose codes record their scope against the concept. CVX is here because a group
+# concept (measles- or varicella-containing vaccines) lists several products, each narrower.
+SCOPED = (ICD10CM, SNOMED, CVX)
 ENCOUNTER = {"A": "initial encounter", "D": "subsequent encounter", "S": "sequela"}
 
 
@@ -100,6 +102,9 @@ def code_findings(system: str, code: str, display: str | None) -> list[Finding]:
         return [("code", f"{label}: an RxCUI is all digits", "error")]
     if system == EDQM and not code.isdigit():
         return [("code", f"{label}: an EDQM standard term code is numeric", "error")]
+    if system == CVX and not re.fullmatch(r"\d{1,3}", code):
+        return [("code", f"{label}: a CVX code is one to three digits, as CDC writes it "
+                         "(03, 94, 121)", "error")]
     return []
 
 

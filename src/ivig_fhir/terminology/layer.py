@@ -24,11 +24,11 @@ from ivig_fhir.definitions import Definitions, load
 from ivig_fhir.load.curated import Curated
 from ivig_fhir.problems import Problem
 from ivig_fhir.terminology.check import code_findings
-from ivig_fhir.terminology.systems import ATC, EDQM, ICD10CM, NAMES, RXNORM, SNOMED, UCUM
+from ivig_fhir.terminology.systems import ATC, CVX, EDQM, ICD10CM, NAMES, RXNORM, SNOMED, UCUM
 
 LAYER = "terminology"
 _HL7_PREFIXES = ("http://hl7.org/fhir/", "http://terminology.hl7.org/CodeSystem/")
-_EXTERNAL = frozenset({SNOMED, ICD10CM, ATC, RXNORM, EDQM, UCUM})
+_EXTERNAL = frozenset({SNOMED, ICD10CM, ATC, RXNORM, EDQM, UCUM, CVX})
 # ISO 3166 country codes (MedicationKnowledge.intendedJurisdiction): no FHIR definitions
 # carry them, so pycountry's ISO 3166-1 table is the release they are checked against.
 ISO3166 = "urn:iso:std:iso:3166"

@@ -6,5 +6,7 @@ ATC = "http://www.whocc.no/atc"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 EDQM = "http://standardterms.edqm.eu"
 UCUM = "http://unitsofmeasure.org"
+CVX = "http://hl7.org/fhir/sid/cvx"  # CDC vaccines administered (interactants)
 
-NAMES = {SNOMED: "SNOMED CT", ICD10CM: "ICD-10-CM", ATC: "ATC", RXNORM: "RxNorm", EDQM: "EDQM"}
+NAMES = {SNOMED: "SNOMED CT", ICD10CM: "ICD-10-CM", ATC: "ATC", RXNORM: "RxNorm", EDQM: "EDQM",
+         CVX: "CVX"}
