@@ -68,12 +68,25 @@ def test_general_statements_and_mechanisms_are_not_indications(export: Resources
     assert len(general) == 2 and all("Not an indication" in c["valueString"] for c in general)
 
 
+def _members(export: Resources, concept: dict[str, Any]) -> set[str]:
+    """The codes of the ValueSet a concept links (what a rule matches), else its codings."""
+    links = [e["valueCanonical"].split("|")[0] for e in concept.get("extension", [])
+             if e["url"].endswith("/concept-value-set")]
+    if not links:
+        return _codes(concept)
+    value_set = export[f"ValueSet/{links[0].rsplit('/', 1)[1]}"]
+    return {c["code"] for c in value_set["expansion"].get("contains", [])}
+
+
 def test_a_primary_immunodeficiency_patient_sees_no_off_label_use(export: Resources) -> None:
-    pi_code = "D80.9"  # whatever the concept's ICD-10-CM code, take it from the export
+    # The PI CodeableConcept carries no ICD-10-CM code since review R1 (R8: D80 is narrower);
+    # a patient's code is matched through the ValueSet, so compare ValueSet members.
     pi = export["ClinicalUseDefinition/ind-primary-humoral-immunodeficiency"]
-    pi_codes = _codes(pi["indication"]["diseaseSymptomProcedure"]["concept"]) or {pi_code}
+    pi_codes = _members(export, pi["indication"]["diseaseSymptomProcedure"]["concept"])
+    assert {"D80.0", "D83.9"} <= pi_codes
     hits = [c for c in _indications(export)
-            if _codes(c["indication"]["diseaseSymptomProcedure"]["concept"]) & pi_codes]
+            if _members(export, c["indication"]["diseaseSymptomProcedure"]["concept"])
+            & pi_codes]
     assert hits and all("fda-approved" in _categories(c) for c in hits)
     assert not any("off-label" in _categories(c) for c in hits)
 

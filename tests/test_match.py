@@ -51,7 +51,8 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     "D80.2": ({"warn-iga-deficiency", "pop-iga-deficient-patients"}, {PI}),
     "http://snomed.info/sct|29260007": ({"warn-iga-deficiency"}, {PI}),
     # Kawasaki, ITP, CIDP, GBS, MMN: each its own use, no cross-talk.
-    "M30.3": ({"ind-kawasaki-disease", "ind-systemic-vasculitis"}, set()),
+    # Review R1 (R30): Kawasaki disease has its own use; not listed again as a vasculitis.
+    "M30.3": ({"ind-kawasaki-disease"}, {"ind-systemic-vasculitis"}),
     # The page's "thrombocytopenia (nonimmune)" has no code (D69.6 is broader): ITP must not
     # reach it, and unspecified thrombocytopenia reaches neither use.
     "D69.3": ({"ind-immune-thrombocytopenic-purpura"}, {"ind-thrombocytopenia"}),
@@ -80,8 +81,8 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     # HIV (asymptomatic status too) is the context of infection prophylaxis.
     "Z21": ({"ind-infection-prophylaxis-hiv-infection"}, {"warn-blood-borne-infection"}),
     "B20": ({"ind-infection-prophylaxis-hiv-infection"}, set()),
-    # GPA is both its own use and a systemic vasculitis; TTP has no code narrow enough.
-    "M31.31": ({"ind-granulomatosis-with-polyangiitis", "ind-systemic-vasculitis"}, set()),
+    # GPA has its own use (review R1, R30: not listed twice); TTP has no code narrow enough.
+    "M31.31": ({"ind-granulomatosis-with-polyangiitis"}, {"ind-systemic-vasculitis"}),
     "M31.19": (set(), {"ind-thrombotic-thrombocytopenic-purpura", "ind-systemic-vasculitis"}),
     # Optic neuritis: the use names it with multiple sclerosis as comorbidity.
     "H46.9": (set(), {"ind-optic-neuritis"}),  # partial alone: needs MS (see PARTIAL)

@@ -215,6 +215,11 @@ CONVENTION_EDITS = [
      "      - system:", "record its scope against the concept"),
     ("        code: G61.0\n", "        code: G61.0\n", "        code: T30.0\n",
      "        code: T30.0", "not for inpatient use"),
+    # Review R1 (R8): D80 with D80.2 excluded is not equivalent to primary immunodeficiency.
+    ("        code: D80\n        display: Immunodeficiency with predominantly antibody defects\n"
+     "        version: '2026'\n        scope: narrower\n        why: \"Review R1",
+     "        scope: narrower\n", "        scope: equivalent\n",
+     "        scope: equivalent", "excludes D80.2 below it"),
 ]
 
 

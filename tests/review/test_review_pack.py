@@ -150,7 +150,7 @@ def test_codes_link_to_the_value_sets_of_the_export(exports: Exports, tmp_path: 
                  "url": "https://ivig-fhir.org/fhir/ValueSet/ivig-fda-approved-conditions",
                  "title": "Conditions of FDA-approved IVIG uses", "status": "active",
                  "compose": {"include": [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
-                                          "concept": [{"code": "D80"}]}]}}
+                                          "concept": [{"code": "M30.3"}]}]}}
     bundle["entry"].append({"resource": value_set})
     with_vs = tmp_path / "with-value-set.json"
     with_vs.write_text(json.dumps(bundle), encoding="utf-8")
@@ -158,9 +158,11 @@ def test_codes_link_to_the_value_sets_of_the_export(exports: Exports, tmp_path: 
     assert cli("review", with_vs, "--out", out)[0] == 0
     html = (out / "index.html").read_text(encoding="utf-8")
     assert 'id="ValueSet-ivig-fda-approved-conditions"' in html
-    start = html.index('id="ClinicalUseDefinition-ind-primary-humoral-immunodeficiency"')
+    # Kawasaki's M30.3 is an equivalent coding of its CodeableConcept (the PI use has no ICD-10-CM
+    # coding since review R1, R8: D80 is narrower than the concept).
+    start = html.index('id="ClinicalUseDefinition-ind-kawasaki-disease"')
     card = html[start:html.index("</article>", start)]
-    row = card[card.index('<td class="code">D80</td>'):]
+    row = card[card.index('<td class="code">M30.3</td>'):]
     row = row[:row.index("</tr>")]
     assert '<a href="#ValueSet-ivig-fda-approved-conditions">Conditions of FDA-approved IVIG ' \
            'uses</a>' in row

@@ -22,7 +22,10 @@ are further held to the tabular conventions of the release:
 - the Excludes1, use-additional and code-first notes of each code and its ancestors are shown
   against the concept (information), and an Excludes1 that names another member of the same
   ValueSet is an error for an `equivalent` code: a code that sends part of the concept
-  elsewhere is narrower than the concept.
+  elsewhere is narrower than the concept;
+- an `equivalent` code whose descendants the concept partly `exclude`s is an error: a consumer
+  that reads the CodeableConcept's codings as equivalents and expands the hierarchy would
+  match the excluded codes (D80 brought D80.2 IgA deficiency to the PI approvals).
 """
 
 from __future__ import annotations
@@ -166,6 +169,13 @@ def _check_icd10cm(concept: Concept) -> list[Problem]:
         if code in cm.categories and not coding.descendants:
             problems.append(_at(coding.at, "code", f"{label} is a category (not billable): mark "
                                 "it 'descendants: true', or no billed code would match it"))
+        cut = sorted(ex.code for ex in concept.exclude
+                     if coding.scope == "equivalent" and coding.descendants
+                     and ex.code in cm.descendants(code))
+        if cut:
+            problems.append(_at(coding.at, "scope", f"{label} is equivalent, yet the concept "
+                                f"excludes {', '.join(cut)} below it: a consumer expanding the "
+                                "CodeableConcept's code would match them; the code is narrower"))
         if coding.descendants and code not in cm.categories:
             problems.append(_at(coding.at, "descendants", f"{label} has no codes below it",
                                 "warning"))
