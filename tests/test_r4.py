@@ -182,7 +182,7 @@ def test_every_fact_of_a_type_r4_lacks_is_in_its_basic(bundle: JsonDict) -> None
     basics = _resources(bundle, "Basic")
     kinds = {b["code"]["coding"][0]["code"] for b in basics}
     assert kinds == set(AS_BASIC)
-    assert len(basics) == len(r5) == 146  # 138 uses, 4 products, 4 US authorizations
+    assert len(basics) == len(r5) == 153  # 145 uses, 4 products, 4 US authorizations
     products = {f"MedicinalProductDefinition/{r['id']}": r["identifier"][0]
                 for r in r5.values() if r["resourceType"] == "MedicinalProductDefinition"}
     for basic in basics:
