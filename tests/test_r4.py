@@ -231,6 +231,8 @@ def test_value_sets_and_extension_contexts(bundle: JsonDict) -> None:
     assert contexts["fact-condition"] == ["MedicationKnowledge.drugCharacteristic"]
     assert contexts["superseded-by"] == contexts["conflicts-with"] == ["Basic"]
     assert contexts["concept-value-set"] == ["CodeableConcept"]
+    # On interaction.management (a CodeableConcept inside the cross-version extension's value).
+    assert contexts["interval-dose"] == contexts["interval-duration"] == ["CodeableConcept"]
     mk = _resources(bundle, "MedicationKnowledge")[0]
     guidelines = mk["administrationGuidelines"]
     assert len(guidelines) == sum(len(ig["dosingGuideline"]) for ig in _resources(
