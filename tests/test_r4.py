@@ -182,7 +182,7 @@ def test_every_fact_of_a_type_r4_lacks_is_in_its_basic(bundle: JsonDict) -> None
     basics = _resources(bundle, "Basic")
     kinds = {b["code"]["coding"][0]["code"] for b in basics}
     assert kinds == set(AS_BASIC)
-    assert len(basics) == len(r5) == 148  # 140 uses, 4 products, 4 US authorizations
+    assert len(basics) == len(r5) == 155  # 147 uses, 4 products, 4 US authorizations
     products = {f"MedicinalProductDefinition/{r['id']}": r["identifier"][0]
                 for r in r5.values() if r["resourceType"] == "MedicinalProductDefinition"}
     for basic in basics:
@@ -231,6 +231,8 @@ def test_value_sets_and_extension_contexts(bundle: JsonDict) -> None:
     assert contexts["fact-condition"] == ["MedicationKnowledge.drugCharacteristic"]
     assert contexts["superseded-by"] == contexts["conflicts-with"] == ["Basic"]
     assert contexts["concept-value-set"] == ["CodeableConcept"]
+    # On interaction.management (a CodeableConcept inside the cross-version extension's value).
+    assert contexts["interval-dose"] == contexts["interval-duration"] == ["CodeableConcept"]
     mk = _resources(bundle, "MedicationKnowledge")[0]
     guidelines = mk["administrationGuidelines"]
     assert len(guidelines) == sum(len(ig["dosingGuideline"]) for ig in _resources(

@@ -57,8 +57,8 @@ def test_r4_export_loads_reads_back_and_reuploads_unchanged(hapi_r4: HapiServer,
     bundle = json.loads(r4_export.read_text())
     counts = dict(Counter(e["resource"]["resourceType"] for e in bundle["entry"]))
     keys = [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]]
-    # 138 uses, 4 products, 4 US authorizations: R5 types R4 lacks.
-    assert counts["Basic"] == 146 and not {"ClinicalUseDefinition", "RegulatedAuthorization",
+    # 145 uses, 4 products, 4 US authorizations: R5 types R4 lacks.
+    assert counts["Basic"] == 155 and not {"ClinicalUseDefinition", "RegulatedAuthorization",
                                            "MedicinalProductDefinition"} & set(counts)
 
     run = run_upload(str(r4_export), "--server", hapi_r4.url, "--verify")

@@ -158,12 +158,18 @@ def _canonical(r: JsonDict) -> JsonDict:
 
 def _structure_definition(r: JsonDict) -> JsonDict:
     """The export's own extensions: one placed on an element of a type R4 lacks is placed on
-    the Basic that carries it (R4 has no element path into the cross-version extension)."""
+    the Basic that carries it (R4 has no element path into the cross-version extension), or,
+    where that element is a datatype (interaction.management, a CodeableConcept), on the
+    datatype: there the extension stays inside the cross-version extension's value[x]."""
     r = common.canonical(r, FHIR_VERSION)
     for context in r.get("context", []):
-        head = context.get("expression", "").split(".")[0]
+        path = context.get("expression", "")
+        head = path.split(".")[0]
         if context.get("type") == "element" and head in AS_BASIC:
-            context["expression"] = "Basic"
+            element = _r5(path).element(path) if "." in path else None
+            types = element.types if element is not None else ()
+            datatype = len(types) == 1 and types[0] not in ("BackboneElement", "Element")
+            context["expression"] = types[0] if datatype else "Basic"
     return r
 
 

@@ -259,7 +259,7 @@ class Indication(Fact):
     population: str | None = None
     evidence: (
         Literal["fda-approved-labeling", "guideline-listed", "reported-useful",
-                "uncontrolled-reports"] | None
+                "uncontrolled-reports", "immunization-guidance"] | None
     ) = None
     recommendation: Literal["none-made"] | None = None
     description: str | None = None
@@ -280,6 +280,22 @@ class UndesirableEffect(Fact):
     cite: list[str]
 
 
+class IntervalLength(Fact):
+    value: int | float
+    unit: Literal["d", "wk", "mo", "a"]
+
+
+class DeferralInterval(Fact):
+    """One row of an interval table: the antibody dose band given and the interval it sets
+    before the interacting product (the ACIP table reads by dose; `indication` is the row's
+    example use, not a condition of the row)."""
+
+    dose: Range
+    interval: IntervalLength
+    indication: str
+    cite: list[str]
+
+
 class Interaction(Fact):
     key: str
     interactant: str
@@ -287,6 +303,7 @@ class Interaction(Fact):
     effect: str
     effect_text: str | None = None
     management: str | list[str]
+    intervals: list[DeferralInterval] = []
     products: list[str] = []
     superseded: Superseded | None = None
     note: str | None = None

@@ -14,6 +14,7 @@ from fhir.resources.clinicalusedefinition import ClinicalUseDefinition
 
 from ivig_fhir.load.curated import (
     Approval,
+    DeferralInterval,
     Indication,
     Interaction,
     Setting,
@@ -22,7 +23,15 @@ from ivig_fhir.load.curated import (
     UsProduct,
     Warning,
 )
-from ivig_fhir.mapping.context import PREFIX, JsonDict, MapContext, reference
+from ivig_fhir.mapping.context import (
+    PREFIX,
+    JsonDict,
+    MapContext,
+    fmt_range,
+    reference,
+    ucum_quantity,
+    ucum_range,
+)
 from ivig_fhir.mapping.definitions import (
     CORE_FREQUENCY,
     CORE_FREQUENCY_CODES,
@@ -223,11 +232,34 @@ def map_undesirable_effect(ctx: MapContext, ue: UndesirableEffect,
     return _cud(data, ue.cite, ue.at)
 
 
+_MONTHS = {"d": "days", "wk": "weeks", "mo": "months", "a": "years"}
+
+
+def _interval_text(row: DeferralInterval, interactant: str) -> str:
+    wait = f"{row.interval.value:g} {_MONTHS[row.interval.unit]}"
+    d = row.dose
+    dose = f"{d.low:g} {d.unit}" if d.low == d.high else fmt_range(d)
+    return f"IVIG {dose} (e.g. {row.indication}): wait {wait} before {interactant}"
+
+
+def _interval(ctx: MapContext, row: DeferralInterval, interactant: str) -> JsonDict:
+    """One table row as a management entry a rule can compute with: the dose band (Range) and
+    the interval (Duration) in extensions, the row in words as text, dose first because the
+    interval follows the dose given, whatever the use."""
+    return {"extension": [
+        extension(ctx, "interval-dose", ucum_range(row.dose)),
+        extension(ctx, "interval-duration",
+                  ucum_quantity(row.interval.value, row.interval.unit)),
+    ], "text": _interval_text(row, interactant)}
+
+
 def map_interaction(ctx: MapContext, it: Interaction) -> Mapped:
     interactant = ctx.concepts[it.interactant].display
     effect_name = it.effect_text or ctx.concepts[it.effect].display
+    lowered = interactant[0].lower() + interactant[1:]
     rows: list[Row] = [("Interacts with", interactant), ("Effect", effect_name),
-                       ("Management", it.managements)]
+                       ("Management", it.managements),
+                       ("Intervals", [_interval_text(r, lowered) for r in it.intervals])]
     if it.superseded:
         rows.append(("Superseded", it.superseded.reason))
     data = _base(ctx, "interaction", it.key, f"Interaction of IVIG with {interactant}", rows,
@@ -236,12 +268,13 @@ def map_interaction(ctx: MapContext, it: Interaction) -> Mapped:
         "interactant": [{"itemCodeableConcept": ctx.concept(it.interactant)}],
         "type": {"coding": [{"system": "http://hl7.org/fhir/interaction-type", "code": it.type}]},
         "effect": ctx.concept_ref(it.effect, it.effect_text),
-        "management": [{"text": m} for m in it.managements],
+        "management": [{"text": m} for m in it.managements]
+        + [_interval(ctx, r, lowered) for r in it.intervals],
     }
     if _label_current(ctx, it.cite):
         data["category"] = [local_concept(ctx, "fact-qualifier", "label-current")]
     _supersede(ctx, data, it.superseded)
-    return _cud(data, it.cite, it.at)
+    return _cud(data, [*it.cite, *(c for r in it.intervals for c in r.cite)], it.at)
 
 
 def _label_current(ctx: MapContext, cites: list[str]) -> bool:

@@ -37,6 +37,10 @@ CODE_SYSTEMS: dict[str, tuple[str, str, dict[str, tuple[str, str]]]] = {
             "uncontrolled-reports": ("Uncontrolled reports only",
                                      "Only reports without placebo or blinding; no definitive "
                                      "clinical trials."),
+            "immunization-guidance": ("Named in national immunization guidance",
+                                      "Named by current national immunization guidance "
+                                      "(ACIP), not by the prescribing information of a "
+                                      "product."),
             "no-recommendation": ("No recommendation made",
                                   "The source makes no recommendation for or against the use."),
         },
@@ -173,6 +177,23 @@ EXTENSIONS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
         "Why the statement of a source page was replaced by a current authoritative source.",
         ("ClinicalUseDefinition",),
         "string",
+    ),
+    "interval-dose": (
+        "Antibody dose band of an interval",
+        "The dose of the antibody-containing product (UCUM mg/kg of IgG) for which the interval "
+        "in extension interval-duration on the same management entry holds. "
+        "ClinicalUseDefinition.interaction.management is a CodeableConcept and has no element "
+        "for a dose or a time interval.",
+        ("ClinicalUseDefinition.interaction.management",),
+        "Range",
+    ),
+    "interval-duration": (
+        "Interval before the interacting product",
+        "How long to wait after the antibody-containing product before giving the interacting "
+        "product (UCUM duration, e.g. 8 mo), for the dose band in extension interval-dose on "
+        "the same management entry.",
+        ("ClinicalUseDefinition.interaction.management",),
+        "Duration",
     ),
     "conflicts-with": (
         "Conflicts with",
