@@ -237,3 +237,33 @@ def test_gammagard_liquid_carries_the_bla_an_fda_letter_gives(export: Resources)
     # No document read gives Privigen's or Octagam 10%'s BLA: none is invented.
     for product in ("privigen", "octagam-10"):
         assert len(export[f"RegulatedAuthorization/ra-{product}"]["identifier"]) == 1
+
+
+NDC = "http://hl7.org/fhir/sid/ndc"
+
+
+def test_an_order_ndc_reaches_the_product_and_only_a_read_one_is_given(export: Resources) -> None:
+    """Review R1 (R27): a rule fired by a US order joins on the product NDC."""
+    mpd = export["MedicinalProductDefinition/mpd-gammagard-sd"]
+    assert {"system": NDC, "value": "0944-2658"} in mpd["identifier"]
+    # The product's boxed warnings are reachable from that identifier.
+    boxed = [r for k, r in export.items() if k.startswith("ClinicalUseDefinition/warn-boxed")]
+    assert boxed and all("MedicinalProductDefinition/mpd-gammagard-sd"
+                         in [s["reference"] for s in r["subject"]] for r in boxed)
+    for product in ("privigen", "gammagard-liquid", "octagam-10"):
+        ids = export[f"MedicinalProductDefinition/mpd-{product}"]["identifier"]
+        assert not [i for i in ids if i.get("system") == NDC], product
+
+
+def test_a_product_code_citation_naming_nothing_is_refused_at_its_line(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    shutil.copytree(SOURCE, source)
+    path = source / "labels.yaml"
+    text = path.read_text()
+    old = "      - openfda-ndc-gammagard-sd#listing.package-ndc\n"
+    assert old in text
+    path.write_text(text.replace(old, "      - openfda-ndc-gammagard-sd#listing.typo\n"))
+    result = runner.invoke(app, ["build", "--source", str(source), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    line = next(x for x in result.output.splitlines() if "listing.typo" in x)
+    assert line.startswith(f"{path}:") and "ndc_cite[0]" in line, line

@@ -372,6 +372,8 @@ class UsProduct(Fact):
     description: str
     application: str | None = None
     application_cite: list[str] = []
+    ndc_product: list[str] = []
+    ndc_cite: list[str] = []
     approvals: list[Approval]
     not_verified: list[str] = []
     cite: list[str]

@@ -234,7 +234,10 @@ def check_references(curated: Curated) -> list[Problem]:
         if superseded is not None and superseded.by not in facts:
             problems.append(problem_at(superseded.at, "by", f"'{superseded.by}' names no "
                                        "indication, interaction or warning"))
-        for field, cite in _values(fact, "cite"):
+        # Every field of citations (`cite`, `application_cite`, `ndc_cite`): a locator that
+        # names nothing would leave the fact unsupported without a word.
+        cites = [f for f in type(fact).model_fields if f == "cite" or f.endswith("_cite")]
+        for field, cite in (pair for name in cites for pair in _values(fact, name)):
             if cite not in locators:
                 problems.append(problem_at(fact.at, field,
                                            f"cite '{cite}' names no item of a source outline"))

@@ -12,6 +12,7 @@ from ivig_fhir.mapping.mapped import Mapped
 from ivig_fhir.mapping.narrative import narrative
 
 MEDICATION_ID = "ivig"
+NDC = "http://hl7.org/fhir/sid/ndc"
 
 
 def map_medication(ctx: MapContext) -> Mapped:
@@ -47,12 +48,15 @@ def map_product_definition(ctx: MapContext, product: UsProduct) -> Mapped:
         "id": product_definition_id(product.key),
         "text": narrative(product.name, [
             ("Description", product.description), ("Licence holder", product.holder),
-            ("Route", ctx.concepts[p.route].display),
+            ("Route", ctx.concepts[p.route].display), ("NDC (product)", product.ndc_product),
             ("Not verified", product.not_verified)]),
-        "identifier": [ctx.identifier("product", product.key)],
+        # The product NDC (labeler-product) is what a US order carries, so a rule fired by an
+        # order joins on it; package NDCs add only the package segment.
+        "identifier": [ctx.identifier("product", product.key),
+                       *({"system": NDC, "value": code} for code in product.ndc_product)],
         "description": product.description,
         "route": [ctx.concept(p.route)],
         "name": [{"productName": product.name}],
     })
-    cites = {*product.cite, *product.application_cite}
+    cites = {*product.cite, *product.application_cite, *product.ndc_cite}
     return Mapped(resource, tuple(sorted(cites)), product.at)
