@@ -15,6 +15,10 @@ that comorbidity, so a hit is complete only when the patient's codes reach every
 hit on one part alone (multiple sclerosis alone for "optic neuritis in multiple sclerosis", a
 transplant status alone for "transplant rejection") says what else the use needs (`needs`): a
 rule that fired on it would reach patients who do not have the disease.
+
+A code that puts the patient in a Group also reaches every issue that names the Group as its
+population: role `risk factor` where the Group is one of a warning's risk factors (ivig-knowledge
+`risk-factor`, e.g. diabetes for the renal boxed warning), `population` otherwise.
 """
 
 from __future__ import annotations
@@ -131,6 +135,7 @@ def match(bundle: JsonDict, codes: list[PatientCode]) -> tuple[list[Answer], lis
         for res in resources:
             if res.get("resourceType") in _MATCHED_TYPES:
                 answer.hits += _hits(res, code, sets)
+        answer.hits += _through_populations(answer.hits, resources)
         answers.append(answer)
     reached: dict[str, set[str]] = {}
     for answer in answers:
@@ -141,6 +146,27 @@ def match(bundle: JsonDict, codes: list[PatientCode]) -> tuple[list[Answer], lis
         answer.hits = [_completed(hit, by_key[hit.resource], reached[hit.resource])
                        for hit in answer.hits]
     return answers, problems
+
+
+def _through_populations(hits: list[Hit], resources: list[JsonDict]) -> list[Hit]:
+    """The issues whose population is a Group the patient's code put them in."""
+    groups = {f"Group/{r.get('id')}": r for r in resources if r.get("resourceType") == "Group"}
+    found = []
+    for hit in hits:
+        group = groups.get(hit.resource)
+        if hit.kind != "population" or group is None:
+            continue
+        risk = any(c.get("code") == "risk-factor"
+                   for c in group.get("code", {}).get("coding", []))
+        for res in resources:
+            if res.get("resourceType") != "ClinicalUseDefinition" or not any(
+                    p.get("reference") == hit.resource for p in res.get("population", [])):
+                continue
+            found.append(Hit(f"ClinicalUseDefinition/{res.get('id')}", res.get("type", "issue"),
+                             "risk factor" if risk else "population",
+                             f"{group.get('name', '')}: {hit.concept}", hit.via, _status(res),
+                             _disease_status(res), (hit.resource,)))
+    return found
 
 
 def _completed(hit: Hit, res: JsonDict, reached: set[str]) -> Hit:

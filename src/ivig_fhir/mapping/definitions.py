@@ -79,6 +79,9 @@ CODE_SYSTEMS: dict[str, tuple[str, str, dict[str, tuple[str, str]]]] = {
             "prevention": ("Prevention", "The product is used to prevent the condition."),
             "has-condition": ("Has condition", "Members have the condition or state."),
             "age": ("Age", "Members' age."),
+            "risk-factor": ("Patients with a risk factor",
+                            "Members have a risk factor a warning names: the warning applies to "
+                            "them with more force (predisposed patients)."),
             "receives-product": ("Receives the product",
                                  "Members receive the product described."),
         },
