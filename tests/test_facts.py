@@ -87,6 +87,35 @@ def test_infection_prevention_in_cll_is_prevention_not_treatment(export: Resourc
         assert "C91.1" not in _codes(ind["diseaseSymptomProcedure"]["concept"])
 
 
+def test_myeloma_and_all_are_infection_prevention_not_treatment_of_the_cancer(
+        export: Resources) -> None:
+    """Pharmacist review P15: like CLL, the malignancy is the context, the status to confirm
+    is the hypogammaglobulinaemia; the page's wording is kept in the description."""
+    for id_, code in (("ind-multiple-myeloma", "C90.0"), ("ind-acute-lymphoblastic-leukemia",
+                                                          "C91.0")):
+        cud = export[f"ClinicalUseDefinition/{id_}"]
+        ind = cud["indication"]
+        assert ind["intendedEffect"]["concept"]["coding"][0]["code"] == "prevention"
+        assert code in _codes(ind["comorbidity"][0]["concept"])
+        assert not _codes(ind["diseaseSymptomProcedure"]["concept"])
+        assert "hypogammaglobulinemia" in ind["diseaseStatus"]["concept"]["text"]
+        assert "The page lists" in cud["text"]["div"]
+
+
+def test_intended_effect_population_and_uncoded_context(export: Resources) -> None:
+    """P28 prevention of further loss; P29 adults as the population Group; P17 congenital heart
+    block named, not coded (the newborn's Q24.6 would read as treating the newborn)."""
+    miscarriage = export["ClinicalUseDefinition/ind-recurrent-miscarriage"]["indication"]
+    assert miscarriage["intendedEffect"]["concept"]["coding"][0]["code"] == "prevention"
+    ra = export["ClinicalUseDefinition/ind-rheumatoid-arthritis"]
+    assert [p["reference"] for p in ra["population"]] == ["Group/pop-adults"]
+    assert "diseaseStatus" not in ra["indication"]
+    chb = export["ClinicalUseDefinition/ind-congenital-heart-block"]["indication"]
+    concept = chb["diseaseSymptomProcedure"]["concept"]
+    assert concept == {"text": "Congenital heart block"}
+    assert "ValueSet/congenital-heart-block" not in json.dumps(export)
+
+
 def test_conditions_restrictions_and_wording_are_kept(export: Resources) -> None:
     mk = export["MedicationKnowledge/ivig-knowledge"]
     onset = next(c for c in mk["definitional"]["drugCharacteristic"]

@@ -44,7 +44,11 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     # Primary immunodeficiency: antibody defects and CVID; never drug-induced or unspecified
     # immunodeficiency, never selective IgA deficiency (a warning, not the use).
     "D80.0": ({PI}, set()),
-    "D80.1": ({PI}, set()),
+    # D80.1 carries "Hypogammaglobulinemia NOS", the code of secondary hypogammaglobulinaemia:
+    # refused (P13); CVID stays reachable through D83. IgG-subclass deficiency stays a PI (P14).
+    "D80.1": (set(), {PI, "ind-privigen-pi", "ind-gammagard-liquid-pi", "ind-gammagard-sd-pi"}),
+    "D83.1": ({PI, "ind-privigen-pi"}, set()),
+    "D80.3": ({PI}, set()),
     "D83.9": ({PI}, set()),
     "D84.821": (set(), {PI}),
     "D84.9": (set(), {PI}),
@@ -107,6 +111,45 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     # Recurrent otitis media is coded on the recurrent axis; otitis media NOS is not recurrent.
     "H66.004": ({"ind-recurrent-otitis-media"}, set()),
     "H66.90": (set(), {"ind-recurrent-otitis-media"}),
+    # Pharmacist review 2026-12-07. Boxed-warning risk factors (P10/P11): a patient in a risk
+    # factor's Group reaches the warning (role "risk factor", see RISK); the other warning not.
+    "N18.30": ({"warn-boxed-renal-failure", "pop-renal-risk-renal-insufficiency"},
+               {"warn-boxed-thrombosis", "ind-acute-kidney-failure"}),
+    "E11.9": ({"warn-boxed-renal-failure", "pop-renal-risk-diabetes"},
+              {"warn-boxed-thrombosis", "ind-diabetes-mellitus"}),
+    "E10.9": ({"warn-boxed-renal-failure"}, set()),
+    "E86.0": ({"warn-boxed-renal-failure"}, set()),
+    "A41.9": ({"warn-boxed-renal-failure"}, {"warn-boxed-thrombosis"}),
+    "D47.2": ({"warn-boxed-renal-failure"}, set()),
+    "Z86.718": ({"warn-boxed-thrombosis", "pop-thrombosis-risk-history"},
+                {"warn-boxed-renal-failure", "ue-thrombosis"}),
+    "D68.51": ({"warn-boxed-thrombosis"}, {"warn-boxed-renal-failure"}),
+    "Z74.01": ({"warn-boxed-thrombosis"}, set()),
+    # Gestational diabetes is not the label's diabetes mellitus; hypertension alone is not coded
+    # (the label does not list the cardiovascular risk factors).
+    "O24.410": (set(), {"warn-boxed-renal-failure"}),
+    "I10": (set(), {"warn-boxed-thrombosis"}),
+    # Myeloma and ALL: infection prevention, the malignancy only the context (P15, PARTIAL).
+    "C90.00": ({"warn-boxed-renal-failure"}, {"ind-multiple-myeloma"}),
+    "C91.00": (set(), {"ind-acute-lymphoblastic-leukemia"}),
+    # Parvovirus (P16): the infection as the page names it and as coded beside its disease;
+    # fifth disease of a healthy child is not the use.
+    "B34.3": ({"ind-parvovirus-infection"}, set()),
+    "B97.6": ({"ind-parvovirus-infection"}, set()),
+    "B08.3": (set(), {"ind-parvovirus-infection"}),
+    # The newborn's congenital heart block is not a use the page states (P17).
+    "Q24.6": (set(), {"ind-congenital-heart-block"}),
+    # Fever the tabular attributes to a vaccine or a transfusion is not IVIG's reaction (P26).
+    "R50.9": ({"ue-fever"}, set()),
+    "R50.83": (set(), {"ue-fever"}),
+    "R50.84": (set(), {"ue-fever"}),
+}
+
+# code -> issues it reaches as a risk factor of their population (not as their condition)
+RISK: dict[str, set[str]] = {
+    "N18.30": {"warn-boxed-renal-failure"},
+    "E11.9": {"warn-boxed-renal-failure"},
+    "Z86.718": {"warn-boxed-thrombosis"},
 }
 
 
@@ -147,6 +190,9 @@ PARTIAL: dict[str, set[str]] = {
     # A kidney transplant status alone is neither rejection nor an infection to prevent.
     "Z94.0": {"ind-solid-organ-transplant-rejection"},
     "H46.9": {"ind-optic-neuritis"},
+    # Myeloma or ALL alone: the use is infection prevention in their hypogammaglobulinaemia (P15).
+    "C90.01": {"ind-multiple-myeloma"},
+    "C91.01": {"ind-acute-lymphoblastic-leukemia"},
 }
 
 
@@ -159,6 +205,33 @@ def test_a_comorbidity_alone_is_a_partial_hit_that_says_what_the_use_needs(
     for hit in answers[code]["hits"]:
         if not hit["complete"]:
             assert hit["needs"], hit
+
+
+@pytest.mark.parametrize("code", list(RISK))
+def test_a_risk_factor_reaches_the_boxed_warning_labelled_as_a_risk_factor(
+        answers: dict[str, dict[str, Any]], code: str) -> None:
+    hits = [h for h in answers[code]["hits"]
+            if h["resource"].split("/", 1)[1] in RISK[code]]
+    assert hits and all(h["role"] == "risk factor" and h["complete"] for h in hits), hits
+    assert all("Boxed warning" in h["status"] for h in hits)
+
+
+def test_the_risk_factor_groups_carry_the_label_s_age_and_codes() -> None:
+    bundle = json.loads(EXPORT.read_text())
+    groups = {e["resource"]["id"]: e["resource"] for e in bundle["entry"]
+              if e["resource"]["resourceType"] == "Group"}
+    age = groups["pop-renal-risk-age-over-65"]["characteristic"][0]["valueQuantity"]
+    assert (age["comparator"], age["value"], age["code"]) == (">", 65, "a")
+    # "advanced age" has no bound in the label: it stays words
+    assert "valueQuantity" not in groups["pop-thrombosis-risk-advanced-age"]["characteristic"][0]
+    renal = next(e["resource"] for e in bundle["entry"]
+                 if e["resource"]["id"] == "warn-boxed-renal-failure")
+    assert {p["reference"] for p in renal["population"]} == {
+        f"Group/pop-renal-risk-{k}" for k in ("renal-insufficiency", "diabetes", "age-over-65",
+                                              "volume-depletion", "sepsis", "paraproteinemia",
+                                              "nephrotoxic-drugs")}
+    assert all(g["code"]["coding"][0]["code"] == "risk-factor"
+               for k, g in groups.items() if "-risk-" in k)
 
 
 def test_the_codes_of_one_patient_complete_a_use_together() -> None:
