@@ -131,7 +131,7 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     "I10": (set(), {"warn-boxed-thrombosis"}),
     # Myeloma and ALL: infection prevention, the malignancy only the context (P15, PARTIAL).
     "C90.00": ({"warn-boxed-renal-failure"}, {"ind-multiple-myeloma"}),
-    "C91.00": (set(), {"ind-acute-lymphoblastic-leukemia"}),
+    "C91.02": (set(), {"ind-acute-lymphoblastic-leukemia"}),
     # Parvovirus (P16): the infection as the page names it and as coded beside its disease;
     # fifth disease of a healthy child is not the use.
     "B34.3": ({"ind-parvovirus-infection"}, set()),
