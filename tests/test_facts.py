@@ -69,11 +69,20 @@ def test_general_statements_and_mechanisms_are_not_indications(export: Resources
 
 
 def test_a_primary_immunodeficiency_patient_sees_no_off_label_use(export: Resources) -> None:
-    pi_code = "D80.9"  # whatever the concept's ICD-10-CM code, take it from the export
-    pi = export["ClinicalUseDefinition/ind-primary-humoral-immunodeficiency"]
-    pi_codes = _codes(pi["indication"]["diseaseSymptomProcedure"]["concept"]) or {pi_code}
-    hits = [c for c in _indications(export)
-            if _codes(c["indication"]["diseaseSymptomProcedure"]["concept"]) & pi_codes]
+    # The codes a rule matches are the concept's ValueSet expansion (D80 is narrower than the
+    # concept since review R1, so the CodeableConcept carries no ICD-10-CM code).
+    pi_codes = {c["code"] for c in export["ValueSet/primary-humoral-immunodeficiency"]
+                ["expansion"]["contains"]}
+    assert {"D80.0", "D83.9"} <= pi_codes and not {"D80.1", "D80.2"} & pi_codes
+
+    def codes(cud: dict[str, Any]) -> set[str]:
+        concept = cud["indication"]["diseaseSymptomProcedure"]["concept"]
+        link = [e["valueCanonical"].split("|")[0].rsplit("/", 1)[1]
+                for e in concept.get("extension", []) if e["url"].endswith("concept-value-set")]
+        return ({c["code"] for c in export[f"ValueSet/{link[0]}"]["expansion"]["contains"]}
+                if link else _codes(concept))
+
+    hits = [c for c in _indications(export) if codes(c) & pi_codes]
     assert hits and all("fda-approved" in _categories(c) for c in hits)
     assert not any("off-label" in _categories(c) for c in hits)
 

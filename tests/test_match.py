@@ -30,17 +30,16 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     "G70.00": ({"ind-myasthenia-gravis"}, set()),
     "http://snomed.info/sct|91637004": ({"ind-myasthenia-gravis"}, set()),
     # Seropositive RA (M05.-) is rheumatoid arthritis; adult-onset Still's disease is not.
-    "M05.79": ({"ind-rheumatoid-arthritis"}, {"ind-juvenile-rheumatoid-arthritis"}),
-    "M05.A": ({"ind-rheumatoid-arthritis"}, set()),
+    # (The adult RA use names the adults population: partial until age is confirmed, PARTIAL.)
+    "M05.79": (set(), {"ind-juvenile-rheumatoid-arthritis"}),
     "M06.1": (set(), {"ind-rheumatoid-arthritis"}),
     "M08.00": ({"ind-juvenile-rheumatoid-arthritis"}, {"ind-rheumatoid-arthritis"}),
     # Rh isoimmunisation of the newborn is hemolytic disease of the newborn.
     "P55.0": ({"ind-hemolytic-disease-of-newborn"}, set()),
     # Refractory infantile spasms: intractable codes reach both the spasms and intractable use;
     # spasms coded 'not intractable' stay out of the intractable-epilepsy use.
-    "G40.824": ({"ind-infantile-spasms", "ind-pediatric-intractable-epilepsy"}, set()),
-    "G40.823": ({"ind-infantile-spasms", "ind-pediatric-intractable-epilepsy"}, set()),
-    "G40.822": ({"ind-infantile-spasms"}, {"ind-pediatric-intractable-epilepsy"}),
+    # Both uses are restricted (refractory; infants; pediatric), so they are partial (PARTIAL).
+    "G40.822": (set(), {"ind-pediatric-intractable-epilepsy"}),
     # Primary immunodeficiency: antibody defects and CVID; never drug-induced or unspecified
     # immunodeficiency, never selective IgA deficiency (a warning, not the use).
     "D80.0": ({PI}, set()),
@@ -105,7 +104,8 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     "I77.82": ({"ind-systemic-vasculitis"}, set()),
     # Octagam 10% is approved for dermatomyositis in adults: juvenile dermatomyositis must not
     # reach the approval.
-    "M33.10": ({"ind-octagam-10-dermatomyositis"}, set()),
+    # (The adults population is for the record to confirm: partial, see PARTIAL.)
+    "M33.10": ({"ind-dermatomyositis"}, set()),
     # ... but it keeps the page's off-label use, superseded only in part.
     "M33.00": ({"ind-dermatomyositis"}, {"ind-octagam-10-dermatomyositis"}),
     # Recurrent otitis media is coded on the recurrent axis; otitis media NOS is not recurrent.
@@ -143,6 +143,30 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     "R50.9": ({"ue-fever"}, set()),
     "R50.83": (set(), {"ue-fever"}),
     "R50.84": (set(), {"ue-fever"}),
+    # Review R1 2026-12-07. A fat or septic embolism is not a thrombosis (R6); thromboses the
+    # tabular files outside I26/I74/I82, pregnancy DVT included, are (R7).
+    "I26.04": (set(), {"warn-boxed-thrombosis", "ue-thrombosis"}),
+    "I26.90": (set(), {"warn-boxed-thrombosis"}),
+    "O22.33": ({"warn-boxed-thrombosis", "ue-thrombosis"}, set()),
+    "I67.6": ({"warn-boxed-thrombosis"}, set()),
+    "I81": ({"warn-boxed-thrombosis"}, set()),
+    "I63.30": ({"warn-boxed-thrombosis"}, set()),
+    # A rejection code names the transplant: a complete hit alone (R2), pancreas too (R3).
+    "T86.11": ({"ind-solid-organ-transplant-rejection"}, set()),
+    "T86.890": ({"ind-solid-organ-transplant-rejection"}, set()),
+    "Z94.0": (set(), {"ind-solid-organ-transplant-rejection"}),
+    # Evans syndrome is autoimmune hemolytic anemia (R13); hydrops and kernicterus due to
+    # isoimmunization are hemolytic disease of the newborn (R14).
+    "D69.41": ({"ind-autoimmune-hemolytic-anemia"}, set()),
+    "P56.0": ({"ind-hemolytic-disease-of-newborn"}, set()),
+    "P57.0": ({"ind-hemolytic-disease-of-newborn"}, set()),
+    # Not systemic vasculitis (R17), not an IVIG uveitis (R18), not a sign of meningitis (R23).
+    "M31.2": (set(), {"ind-systemic-vasculitis"}),
+    "I77.6": (set(), {"ind-systemic-vasculitis"}),
+    "H20.031": (set(), {"ind-uveitis"}),
+    "R11.16": (set(), {"ue-aseptic-meningitis"}),
+    # Diabetes is a renal risk factor, not an IVIG use (R22), in either code system.
+    "http://snomed.info/sct|73211009": ({"warn-boxed-renal-failure"}, {"ind-diabetes-mellitus"}),
 }
 
 # code -> issues it reaches as a risk factor of their population (not as their condition)
@@ -187,8 +211,16 @@ PARTIAL: dict[str, set[str]] = {
     # or recurrent infections, a disease status only the record can confirm.
     "C91.10": {"ind-b-cell-chronic-lymphocytic-leukemia",
                "ind-gammagard-sd-cll-infection-prevention"},
-    # A kidney transplant status alone is neither rejection nor an infection to prevent.
-    "Z94.0": {"ind-solid-organ-transplant-rejection"},
+    # Restrictions in words or populations: the record must confirm them (review R1, R4/R5).
+    "M05.79": {"ind-rheumatoid-arthritis"},
+    "M05.A": {"ind-rheumatoid-arthritis"},
+    "G40.824": {"ind-infantile-spasms", "ind-pediatric-intractable-epilepsy"},
+    "G40.823": {"ind-infantile-spasms", "ind-pediatric-intractable-epilepsy"},
+    "G40.822": {"ind-infantile-spasms"},
+    "M33.10": {"ind-octagam-10-dermatomyositis"},
+    "D69.3": {"ind-privigen-chronic-itp", "ind-octagam-10-chronic-itp"},
+    "G61.81": {"ind-privigen-cidp"},
+    "L44.0": {"ind-pityriasis-rubra-pilaris"},
     "H46.9": {"ind-optic-neuritis"},
     # Myeloma or ALL alone: the use is infection prevention in their hypogammaglobulinaemia (P15).
     "C90.01": {"ind-multiple-myeloma"},
@@ -232,6 +264,26 @@ def test_the_risk_factor_groups_carry_the_label_s_age_and_codes() -> None:
                                               "nephrotoxic-drugs")}
     assert all(g["code"]["coding"][0]["code"] == "risk-factor"
                for k, g in groups.items() if "-risk-" in k)
+
+
+@pytest.mark.parametrize(("codes", "complete", "never"), [
+    # GVHD after a stem-cell transplant is coded with the transplant complication (R1).
+    (["D89.811", "T86.09"], "ind-graft-versus-host-disease", None),
+    (["D89.811", "Z94.84"], "ind-graft-versus-host-disease", None),
+    # Toxic optic neuropathy in MS is not optic neuritis (R9); retrobulbar neuritis is.
+    (["G35.A", "H46.11"], "ind-optic-neuritis", None),
+    (["G35.A", "H46.3"], None, "ind-optic-neuritis"),
+])
+def test_two_codes_of_one_patient(codes: list[str], complete: str | None,
+                                  never: str | None) -> None:
+    result = runner.invoke(app, ["match", *codes, "--export", str(EXPORT), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    hits = {h["resource"].split("/", 1)[1]: h["complete"]
+            for answer in json.loads(result.stdout) for h in answer["hits"]}
+    if complete:
+        assert hits.get(complete) is True, hits
+    if never:  # at most partial: the comorbidity alone is reached
+        assert hits.get(never) is not True, hits
 
 
 def test_the_codes_of_one_patient_complete_a_use_together() -> None:

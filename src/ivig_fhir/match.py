@@ -16,6 +16,10 @@ hit on one part alone (multiple sclerosis alone for "optic neuritis in multiple 
 transplant status alone for "transplant rejection") says what else the use needs (`needs`): a
 rule that fired on it would reach patients who do not have the disease.
 
+A use restricted in words (an uncoded disease status such as "chronic") or to a population
+(adults, 15 years and older) is complete only when the patient's codes reach that too; otherwise
+it is partial and says what to confirm in the record.
+
 A code that puts the patient in a Group also reaches every issue that names the Group as its
 population: role `risk factor` where the Group is one of a warning's risk factors (ivig-knowledge
 `risk-factor`, e.g. diabetes for the renal boxed warning), `population` otherwise.
@@ -190,13 +194,21 @@ def _parts(res: JsonDict) -> dict[str, str]:
         elif isinstance(condition, dict) and not prevention:
             parts["condition"] = (f"the condition {condition.get('text', '')!r} (not coded: "
                                   "confirm it in the patient's record)")
-        elif isinstance(condition, dict):
-            # Prevention names what is prevented, not a problem of the patient: the patient is
-            # the comorbidity's, narrowed by a disease status only the record can confirm.
-            status = part.get("diseaseStatus", {}).get("concept", {})
-            if status.get("text") and not _matchable(status):
-                parts["status"] = (f"the disease status {status['text']!r} (not coded: "
-                                   "confirm it in the patient's record)")
+        # else: prevention names what is prevented, not a problem of the patient: the patient
+        # is the comorbidity's, narrowed by the disease status below.
+        # A restriction in words ("chronic", "refractory to standard therapy") narrows the use
+        # below what its codes say: no code can show it, so the record must.
+        status = part.get("diseaseStatus", {}).get("concept", {})
+        if status.get("text") and not _matchable(status):
+            parts["status"] = (f"the disease status {status['text']!r} (not coded: "
+                               "confirm it in the patient's record)")
+        # A population (adults, 15 years and older, infants) no coded problem places the
+        # patient in: age and the like are for the record to confirm.
+        groups = [p.get("display") or p.get("reference", "") for p in res.get("population", [])
+                  if isinstance(p, dict)]
+        if groups:
+            parts["population"] = ("the population " + " or ".join(repr(g) for g in groups)
+                                   + " (confirm the patient is in it)")
         comorbid = [c.get("concept", {}) for c in part.get("comorbidity", [])
                     if isinstance(c, dict)]
         if comorbid:
