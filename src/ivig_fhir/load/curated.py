@@ -312,6 +312,8 @@ class Warning(Fact):
     # Populations the label names as predisposed (risk factors), one per factor: a patient in
     # any of them is at risk, so each is its own Group (a Group's characteristics all hold).
     risk_factors: list[str] = []
+    # A contraindication's restriction no code carries (e.g. which agent caused the reaction).
+    disease_status: str | None = None
     note: str | None = None
     cite: list[str]
 

@@ -263,6 +263,8 @@ def map_warning(ctx: MapContext, w: Warning) -> Mapped:
                      [ctx.curated.us_product(k).name for k in w.products]))
     if w.comorbidity:
         rows.append(("With", [ctx.concepts[k].display for k in w.comorbidity]))
+    if w.disease_status:
+        rows.append(("Disease status", w.disease_status))
     if w.risk_factors:
         rows.append(("Risk factors (each a population)",
                      [ctx.curated.population(k).name for k in w.risk_factors]))
@@ -292,6 +294,8 @@ def map_warning(ctx: MapContext, w: Warning) -> Mapped:
         if not w.concept:
             raise ValueError(f"contraindication {w.key} needs a concept")  # schema-guarded
         contra: JsonDict = {"diseaseSymptomProcedure": ctx.concept_ref(w.concept)}
+        if w.disease_status:
+            contra["diseaseStatus"] = {"concept": {"text": w.disease_status}}
         if w.comorbidity:
             contra["comorbidity"] = [ctx.concept_ref(k) for k in w.comorbidity]
         data["contraindication"] = contra
