@@ -167,6 +167,10 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     "R11.16": (set(), {"ue-aseptic-meningitis"}),
     # Diabetes is a renal risk factor, not an IVIG use (R22), in either code system.
     "http://snomed.info/sct|73211009": ({"warn-boxed-renal-failure"}, {"ind-diabetes-mellitus"}),
+    # Noninfectious ADEM is filed at G04.81, a broader code: a recorded false negative (R10).
+    "G04.81": (set(), {"ind-acute-disseminated-encephalomyelitis"}),
+    # A care setting is not a patient's condition (R28).
+    "http://snomed.info/sct|264362003": (set(), {"warn-setting-subsequent-infusions-home"}),
 }
 
 # code -> issues it reaches as a risk factor of their population (not as their condition)
@@ -221,6 +225,11 @@ PARTIAL: dict[str, set[str]] = {
     "D69.3": {"ind-privigen-chronic-itp", "ind-octagam-10-chronic-itp"},
     "G61.81": {"ind-privigen-cidp"},
     "L44.0": {"ind-pityriasis-rubra-pilaris"},
+    # A coded anaphylaxis or drug-allergy status reaches the contraindication, which asks the
+    # record whether the agent was a human immune globulin (R16).
+    "T80.51XA": {"ci-severe-hypersensitivity-to-human-ig"},
+    "T88.6XXS": {"ci-severe-hypersensitivity-to-human-ig"},
+    "Z88.8": {"ci-severe-hypersensitivity-to-human-ig"},
     "H46.9": {"ind-optic-neuritis"},
     # Myeloma or ALL alone: the use is infection prevention in their hypogammaglobulinaemia (P15).
     "C90.01": {"ind-multiple-myeloma"},
