@@ -282,6 +282,10 @@ def test_the_risk_factor_groups_carry_the_label_s_age_and_codes() -> None:
     # Toxic optic neuropathy in MS is not optic neuritis (R9); retrobulbar neuritis is.
     (["G35.A", "H46.11"], "ind-optic-neuritis", None),
     (["G35.A", "H46.3"], None, "ind-optic-neuritis"),
+    # Streptococcal toxic shock: A48.3 with the streptococcal organism code (R11); with a
+    # staphylococcus it is not the use.
+    (["A48.3", "B95.0"], "ind-streptococcal-toxic-shock-syndrome", None),
+    (["A48.3", "B95.61"], None, "ind-streptococcal-toxic-shock-syndrome"),
 ])
 def test_two_codes_of_one_patient(codes: list[str], complete: str | None,
                                   never: str | None) -> None:
