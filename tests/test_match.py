@@ -171,6 +171,17 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     "G04.81": (set(), {"ind-acute-disseminated-encephalomyelitis"}),
     # A care setting is not a patient's condition (R28).
     "http://snomed.info/sct|264362003": (set(), {"warn-setting-subsequent-infusions-home"}),
+    # Growth-restricted low birth weight is filed in P05 (P07 Excludes1); under 2,500 g it is
+    # the low-birth-weight context, 2,500 g and over not (R24).
+    "P05.14": ({"ind-infection-prophylaxis-low-birth-weight"}, set()),
+    "P05.09": (set(), {"ind-infection-prophylaxis-low-birth-weight"}),
+    # Psoriatic JIA and sarcoid uveitis, sent out of M08 and H20 by Excludes1 (R25).
+    "L40.54": ({"ind-juvenile-rheumatoid-arthritis"}, set()),
+    "D86.83": ({"ind-uveitis"}, set()),
+    # Exercise-induced bronchospasm is not asthma (R38).
+    "J45.990": (set(), {"ind-asthma"}),
+    # Dermato(poly)myositis codes that take polymyositis too: recorded false negatives (R28).
+    "M36.0": (set(), {"ind-octagam-10-dermatomyositis", "ind-dermatomyositis"}),
 }
 
 # code -> issues it reaches as a risk factor of their population (not as their condition)

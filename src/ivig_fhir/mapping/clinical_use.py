@@ -319,7 +319,8 @@ def map_setting(ctx: MapContext, s: Setting) -> Mapped:
 
 def map_supervision(ctx: MapContext) -> Mapped:
     sup = ctx.curated.dosing.supervision
-    data = _base(ctx, "warning", "physician-supervision", "IVIG needs physician supervision",
+    data = _base(ctx, "warning", "physician-supervision",
+                 "IVIG should be given under physician supervision",
                  [("Description", sup.text)], [], None)
     data["warning"] = {"description": sup.text}
     return _cud(data, sup.cite, sup.at)

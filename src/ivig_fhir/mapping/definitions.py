@@ -72,7 +72,7 @@ CODE_SYSTEMS: dict[str, tuple[str, str, dict[str, tuple[str, str]]]] = {
             "infusion-interval": ("Infusion interval", "Interval between infusions, as one "
                                   "source states it."),
             "dose-per-course": ("Dose per course", "Total dose given over one course."),
-            "premedication": ("Premedication", "Medicines given before each infusion."),
+            "premedication": ("Premedication", "Medicines given before infusions."),
             "cost-range-low": ("Cost, low end of range", "Lower bound of a cost range."),
             "cost-range-high": ("Cost, high end of range", "Upper bound of a cost range."),
             "treatment": ("Treatment", "The product is used to treat the condition."),
