@@ -79,14 +79,20 @@ def _members(export: Resources, concept: dict[str, Any]) -> set[str]:
 
 
 def test_a_primary_immunodeficiency_patient_sees_no_off_label_use(export: Resources) -> None:
-    # The PI CodeableConcept carries no ICD-10-CM code since review R1 (R8: D80 is narrower);
-    # a patient's code is matched through the ValueSet, so compare ValueSet members.
-    pi = export["ClinicalUseDefinition/ind-primary-humoral-immunodeficiency"]
-    pi_codes = _members(export, pi["indication"]["diseaseSymptomProcedure"]["concept"])
-    assert {"D80.0", "D83.9"} <= pi_codes
-    hits = [c for c in _indications(export)
-            if _members(export, c["indication"]["diseaseSymptomProcedure"]["concept"])
-            & pi_codes]
+    # The codes a rule matches are the concept's ValueSet expansion (D80 is narrower than the
+    # concept since review R1, so the CodeableConcept carries no ICD-10-CM code).
+    pi_codes = {c["code"] for c in export["ValueSet/primary-humoral-immunodeficiency"]
+                ["expansion"]["contains"]}
+    assert {"D80.0", "D83.9"} <= pi_codes and not {"D80.1", "D80.2"} & pi_codes
+
+    def codes(cud: dict[str, Any]) -> set[str]:
+        concept = cud["indication"]["diseaseSymptomProcedure"]["concept"]
+        link = [e["valueCanonical"].split("|")[0].rsplit("/", 1)[1]
+                for e in concept.get("extension", []) if e["url"].endswith("concept-value-set")]
+        return ({c["code"] for c in export[f"ValueSet/{link[0]}"]["expansion"]["contains"]}
+                if link else _codes(concept))
+
+    hits = [c for c in _indications(export) if codes(c) & pi_codes]
     assert hits and all("fda-approved" in _categories(c) for c in hits)
     assert not any("off-label" in _categories(c) for c in hits)
 
@@ -98,6 +104,35 @@ def test_infection_prevention_in_cll_is_prevention_not_treatment(export: Resourc
         assert ind["intendedEffect"]["concept"]["coding"][0]["code"] == "prevention"
         assert "C91.1" in _codes(ind["comorbidity"][0]["concept"])
         assert "C91.1" not in _codes(ind["diseaseSymptomProcedure"]["concept"])
+
+
+def test_myeloma_and_all_are_infection_prevention_not_treatment_of_the_cancer(
+        export: Resources) -> None:
+    """Pharmacist review P15: like CLL, the malignancy is the context, the status to confirm
+    is the hypogammaglobulinaemia; the page's wording is kept in the description."""
+    for id_, code in (("ind-multiple-myeloma", "C90.0"), ("ind-acute-lymphoblastic-leukemia",
+                                                          "C91.0")):
+        cud = export[f"ClinicalUseDefinition/{id_}"]
+        ind = cud["indication"]
+        assert ind["intendedEffect"]["concept"]["coding"][0]["code"] == "prevention"
+        assert code in _codes(ind["comorbidity"][0]["concept"])
+        assert not _codes(ind["diseaseSymptomProcedure"]["concept"])
+        assert "hypogammaglobulinemia" in ind["diseaseStatus"]["concept"]["text"]
+        assert "The page lists" in cud["text"]["div"]
+
+
+def test_intended_effect_population_and_uncoded_context(export: Resources) -> None:
+    """P28 prevention of further loss; P29 adults as the population Group; P17 congenital heart
+    block named, not coded (the newborn's Q24.6 would read as treating the newborn)."""
+    miscarriage = export["ClinicalUseDefinition/ind-recurrent-miscarriage"]["indication"]
+    assert miscarriage["intendedEffect"]["concept"]["coding"][0]["code"] == "prevention"
+    ra = export["ClinicalUseDefinition/ind-rheumatoid-arthritis"]
+    assert [p["reference"] for p in ra["population"]] == ["Group/pop-adults"]
+    assert "diseaseStatus" not in ra["indication"]
+    chb = export["ClinicalUseDefinition/ind-congenital-heart-block"]["indication"]
+    concept = chb["diseaseSymptomProcedure"]["concept"]
+    assert concept == {"text": "Congenital heart block"}
+    assert "ValueSet/congenital-heart-block" not in json.dumps(export)
 
 
 def test_conditions_restrictions_and_wording_are_kept(export: Resources) -> None:

@@ -30,21 +30,24 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     "G70.00": ({"ind-myasthenia-gravis"}, set()),
     "http://snomed.info/sct|91637004": ({"ind-myasthenia-gravis"}, set()),
     # Seropositive RA (M05.-) is rheumatoid arthritis; adult-onset Still's disease is not.
-    "M05.79": ({"ind-rheumatoid-arthritis"}, {"ind-juvenile-rheumatoid-arthritis"}),
-    "M05.A": ({"ind-rheumatoid-arthritis"}, set()),
+    # (The adult RA use names the adults population: partial until age is confirmed, PARTIAL.)
+    "M05.79": (set(), {"ind-juvenile-rheumatoid-arthritis"}),
     "M06.1": (set(), {"ind-rheumatoid-arthritis"}),
     "M08.00": ({"ind-juvenile-rheumatoid-arthritis"}, {"ind-rheumatoid-arthritis"}),
     # Rh isoimmunisation of the newborn is hemolytic disease of the newborn.
     "P55.0": ({"ind-hemolytic-disease-of-newborn"}, set()),
     # Refractory infantile spasms: intractable codes reach both the spasms and intractable use;
     # spasms coded 'not intractable' stay out of the intractable-epilepsy use.
-    "G40.824": ({"ind-infantile-spasms", "ind-pediatric-intractable-epilepsy"}, set()),
-    "G40.823": ({"ind-infantile-spasms", "ind-pediatric-intractable-epilepsy"}, set()),
-    "G40.822": ({"ind-infantile-spasms"}, {"ind-pediatric-intractable-epilepsy"}),
+    # Both uses are restricted (refractory; infants; pediatric), so they are partial (PARTIAL).
+    "G40.822": (set(), {"ind-pediatric-intractable-epilepsy"}),
     # Primary immunodeficiency: antibody defects and CVID; never drug-induced or unspecified
     # immunodeficiency, never selective IgA deficiency (a warning, not the use).
     "D80.0": ({PI}, set()),
-    "D80.1": ({PI}, set()),
+    # D80.1 carries "Hypogammaglobulinemia NOS", the code of secondary hypogammaglobulinaemia:
+    # refused (P13); CVID stays reachable through D83. IgG-subclass deficiency stays a PI (P14).
+    "D80.1": (set(), {PI, "ind-privigen-pi", "ind-gammagard-liquid-pi", "ind-gammagard-sd-pi"}),
+    "D83.1": ({PI, "ind-privigen-pi"}, set()),
+    "D80.3": ({PI}, set()),
     "D83.9": ({PI}, set()),
     "D84.821": (set(), {PI}),
     "D84.9": (set(), {PI}),
@@ -102,12 +105,92 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     "I77.82": ({"ind-systemic-vasculitis"}, set()),
     # Octagam 10% is approved for dermatomyositis in adults: juvenile dermatomyositis must not
     # reach the approval.
-    "M33.10": ({"ind-octagam-10-dermatomyositis"}, set()),
+    # (The adults population is for the record to confirm: partial, see PARTIAL.)
+    "M33.10": ({"ind-dermatomyositis"}, set()),
     # ... but it keeps the page's off-label use, superseded only in part.
     "M33.00": ({"ind-dermatomyositis"}, {"ind-octagam-10-dermatomyositis"}),
     # Recurrent otitis media is coded on the recurrent axis; otitis media NOS is not recurrent.
     "H66.004": ({"ind-recurrent-otitis-media"}, set()),
     "H66.90": (set(), {"ind-recurrent-otitis-media"}),
+    # Pharmacist review 2026-12-07. Boxed-warning risk factors (P10/P11): a patient in a risk
+    # factor's Group reaches the warning (role "risk factor", see RISK); the other warning not.
+    "N18.30": ({"warn-boxed-renal-failure", "pop-renal-risk-renal-insufficiency"},
+               {"warn-boxed-thrombosis", "ind-acute-kidney-failure"}),
+    "E11.9": ({"warn-boxed-renal-failure", "pop-renal-risk-diabetes"},
+              {"warn-boxed-thrombosis", "ind-diabetes-mellitus"}),
+    "E10.9": ({"warn-boxed-renal-failure"}, set()),
+    "E86.0": ({"warn-boxed-renal-failure"}, set()),
+    "A41.9": ({"warn-boxed-renal-failure"}, {"warn-boxed-thrombosis"}),
+    "D47.2": ({"warn-boxed-renal-failure"}, set()),
+    "Z86.718": ({"warn-boxed-thrombosis", "pop-thrombosis-risk-history"},
+                {"warn-boxed-renal-failure", "ue-thrombosis"}),
+    "D68.51": ({"warn-boxed-thrombosis"}, {"warn-boxed-renal-failure"}),
+    "Z74.01": ({"warn-boxed-thrombosis"}, set()),
+    # Gestational diabetes is not the label's diabetes mellitus; hypertension alone is not coded
+    # (the label does not list the cardiovascular risk factors).
+    "O24.410": (set(), {"warn-boxed-renal-failure"}),
+    "I10": (set(), {"warn-boxed-thrombosis"}),
+    # Myeloma and ALL: infection prevention, the malignancy only the context (P15, PARTIAL).
+    "C90.00": ({"warn-boxed-renal-failure"}, {"ind-multiple-myeloma"}),
+    "C91.02": (set(), {"ind-acute-lymphoblastic-leukemia"}),
+    # Parvovirus (P16): the infection as the page names it and as coded beside its disease;
+    # fifth disease of a healthy child is not the use.
+    "B34.3": ({"ind-parvovirus-infection"}, set()),
+    "B97.6": ({"ind-parvovirus-infection"}, set()),
+    "B08.3": (set(), {"ind-parvovirus-infection"}),
+    # The newborn's congenital heart block is not a use the page states (P17).
+    "Q24.6": (set(), {"ind-congenital-heart-block"}),
+    # Fever the tabular attributes to a vaccine or a transfusion is not IVIG's reaction (P26).
+    "R50.9": ({"ue-fever"}, set()),
+    "R50.83": (set(), {"ue-fever"}),
+    "R50.84": (set(), {"ue-fever"}),
+    # Review R1 2026-12-07. A fat or septic embolism is not a thrombosis (R6); thromboses the
+    # tabular files outside I26/I74/I82, pregnancy DVT included, are (R7).
+    "I26.04": (set(), {"warn-boxed-thrombosis", "ue-thrombosis"}),
+    # Septic pulmonary embolism is an infected thrombus: it stays (review R1, R6 decision).
+    "I26.90": ({"warn-boxed-thrombosis"}, set()),
+    "O22.33": ({"warn-boxed-thrombosis", "ue-thrombosis"}, set()),
+    "I67.6": ({"warn-boxed-thrombosis"}, set()),
+    "I81": ({"warn-boxed-thrombosis"}, set()),
+    "I63.30": ({"warn-boxed-thrombosis"}, set()),
+    # A rejection code names the transplant: a complete hit alone (R2), pancreas too (R3).
+    "T86.11": ({"ind-solid-organ-transplant-rejection"}, set()),
+    "T86.890": ({"ind-solid-organ-transplant-rejection"}, set()),
+    "Z94.0": (set(), {"ind-solid-organ-transplant-rejection"}),
+    # Evans syndrome is autoimmune hemolytic anemia (R13); hydrops and kernicterus due to
+    # isoimmunization are hemolytic disease of the newborn (R14).
+    "D69.41": ({"ind-autoimmune-hemolytic-anemia"}, set()),
+    "P56.0": ({"ind-hemolytic-disease-of-newborn"}, set()),
+    "P57.0": ({"ind-hemolytic-disease-of-newborn"}, set()),
+    # Not systemic vasculitis (R17), not an IVIG uveitis (R18), not a sign of meningitis (R23).
+    "M31.2": (set(), {"ind-systemic-vasculitis"}),
+    "I77.6": (set(), {"ind-systemic-vasculitis"}),
+    "H20.031": (set(), {"ind-uveitis"}),
+    "R11.16": (set(), {"ue-aseptic-meningitis"}),
+    # Diabetes is a renal risk factor, not an IVIG use (R22), in either code system.
+    "http://snomed.info/sct|73211009": ({"warn-boxed-renal-failure"}, {"ind-diabetes-mellitus"}),
+    # Noninfectious ADEM is filed at G04.81, a broader code: a recorded false negative (R10).
+    "G04.81": (set(), {"ind-acute-disseminated-encephalomyelitis"}),
+    # A care setting is not a patient's condition (R28).
+    "http://snomed.info/sct|264362003": (set(), {"warn-setting-subsequent-infusions-home"}),
+    # Growth-restricted low birth weight is filed in P05 (P07 Excludes1); under 2,500 g it is
+    # the low-birth-weight context, 2,500 g and over not (R24).
+    "P05.14": ({"ind-infection-prophylaxis-low-birth-weight"}, set()),
+    "P05.09": (set(), {"ind-infection-prophylaxis-low-birth-weight"}),
+    # Psoriatic JIA and sarcoid uveitis, sent out of M08 and H20 by Excludes1 (R25).
+    "L40.54": ({"ind-juvenile-rheumatoid-arthritis"}, set()),
+    "D86.83": ({"ind-uveitis"}, set()),
+    # Exercise-induced bronchospasm is not asthma (R38).
+    "J45.990": (set(), {"ind-asthma"}),
+    # Dermato(poly)myositis codes that take polymyositis too: recorded false negatives (R28).
+    "M36.0": (set(), {"ind-octagam-10-dermatomyositis", "ind-dermatomyositis"}),
+}
+
+# code -> issues it reaches as a risk factor of their population (not as their condition)
+RISK: dict[str, set[str]] = {
+    "N18.30": {"warn-boxed-renal-failure"},
+    "E11.9": {"warn-boxed-renal-failure"},
+    "Z86.718": {"warn-boxed-thrombosis"},
 }
 
 
@@ -145,9 +228,25 @@ PARTIAL: dict[str, set[str]] = {
     # or recurrent infections, a disease status only the record can confirm.
     "C91.10": {"ind-b-cell-chronic-lymphocytic-leukemia",
                "ind-gammagard-sd-cll-infection-prevention"},
-    # A kidney transplant status alone is neither rejection nor an infection to prevent.
-    "Z94.0": {"ind-solid-organ-transplant-rejection"},
+    # Restrictions in words or populations: the record must confirm them (review R1, R4/R5).
+    "M05.79": {"ind-rheumatoid-arthritis"},
+    "M05.A": {"ind-rheumatoid-arthritis"},
+    "G40.824": {"ind-infantile-spasms", "ind-pediatric-intractable-epilepsy"},
+    "G40.823": {"ind-infantile-spasms", "ind-pediatric-intractable-epilepsy"},
+    "G40.822": {"ind-infantile-spasms"},
+    "M33.10": {"ind-octagam-10-dermatomyositis"},
+    "D69.3": {"ind-privigen-chronic-itp", "ind-octagam-10-chronic-itp"},
+    "G61.81": {"ind-privigen-cidp"},
+    "L44.0": {"ind-pityriasis-rubra-pilaris"},
+    # A coded anaphylaxis or drug-allergy status reaches the contraindication, which asks the
+    # record whether the agent was a human immune globulin (R16).
+    "T80.51XA": {"ci-severe-hypersensitivity-to-human-ig"},
+    "T88.6XXS": {"ci-severe-hypersensitivity-to-human-ig"},
+    "Z88.8": {"ci-severe-hypersensitivity-to-human-ig"},
     "H46.9": {"ind-optic-neuritis"},
+    # Myeloma or ALL alone: the use is infection prevention in their hypogammaglobulinaemia (P15).
+    "C90.01": {"ind-multiple-myeloma"},
+    "C91.01": {"ind-acute-lymphoblastic-leukemia"},
 }
 
 
@@ -160,6 +259,57 @@ def test_a_comorbidity_alone_is_a_partial_hit_that_says_what_the_use_needs(
     for hit in answers[code]["hits"]:
         if not hit["complete"]:
             assert hit["needs"], hit
+
+
+@pytest.mark.parametrize("code", list(RISK))
+def test_a_risk_factor_reaches_the_boxed_warning_labelled_as_a_risk_factor(
+        answers: dict[str, dict[str, Any]], code: str) -> None:
+    hits = [h for h in answers[code]["hits"]
+            if h["resource"].split("/", 1)[1] in RISK[code]]
+    assert hits and all(h["role"] == "risk factor" and h["complete"] for h in hits), hits
+    assert all("Boxed warning" in h["status"] for h in hits)
+
+
+def test_the_risk_factor_groups_carry_the_label_s_age_and_codes() -> None:
+    bundle = json.loads(EXPORT.read_text())
+    groups = {e["resource"]["id"]: e["resource"] for e in bundle["entry"]
+              if e["resource"]["resourceType"] == "Group"}
+    age = groups["pop-renal-risk-age-over-65"]["characteristic"][0]["valueQuantity"]
+    assert (age["comparator"], age["value"], age["code"]) == (">", 65, "a")
+    # "advanced age" has no bound in the label: it stays words
+    assert "valueQuantity" not in groups["pop-thrombosis-risk-advanced-age"]["characteristic"][0]
+    renal = next(e["resource"] for e in bundle["entry"]
+                 if e["resource"]["id"] == "warn-boxed-renal-failure")
+    assert {p["reference"] for p in renal["population"]} == {
+        f"Group/pop-renal-risk-{k}" for k in ("renal-insufficiency", "diabetes", "age-over-65",
+                                              "volume-depletion", "sepsis", "paraproteinemia",
+                                              "nephrotoxic-drugs")}
+    assert all(g["code"]["coding"][0]["code"] == "risk-factor"
+               for k, g in groups.items() if "-risk-" in k)
+
+
+@pytest.mark.parametrize(("codes", "complete", "never"), [
+    # GVHD after a stem-cell transplant is coded with the transplant complication (R1).
+    (["D89.811", "T86.09"], "ind-graft-versus-host-disease", None),
+    (["D89.811", "Z94.84"], "ind-graft-versus-host-disease", None),
+    # Toxic optic neuropathy in MS is not optic neuritis (R9); retrobulbar neuritis is.
+    (["G35.A", "H46.11"], "ind-optic-neuritis", None),
+    (["G35.A", "H46.3"], None, "ind-optic-neuritis"),
+    # Streptococcal toxic shock: A48.3 with the streptococcal organism code (R11); with a
+    # staphylococcus it is not the use.
+    (["A48.3", "B95.0"], "ind-streptococcal-toxic-shock-syndrome", None),
+    (["A48.3", "B95.61"], None, "ind-streptococcal-toxic-shock-syndrome"),
+])
+def test_two_codes_of_one_patient(codes: list[str], complete: str | None,
+                                  never: str | None) -> None:
+    result = runner.invoke(app, ["match", *codes, "--export", str(EXPORT), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    hits = {h["resource"].split("/", 1)[1]: h["complete"]
+            for answer in json.loads(result.stdout) for h in answer["hits"]}
+    if complete:
+        assert hits.get(complete) is True, hits
+    if never:  # at most partial: the comorbidity alone is reached
+        assert hits.get(never) is not True, hits
 
 
 def test_the_codes_of_one_patient_complete_a_use_together() -> None:

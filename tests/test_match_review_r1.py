@@ -47,9 +47,10 @@ PATIENTS: dict[tuple[str, ...], tuple[set[str], set[str]]] = {
     ("T86.41",): ({REJECTION}, set()),
     # Kidney transplant infection is a recipient, not a rejection.
     ("T86.13",): ({SOT_PROPHYLAXIS}, {REJECTION}),
-    # R3: pancreas rejection is T86.890 (T86.89 inclusion term); with the pancreas status, a
-    # complete hit (alone it is partial: T86.890 also takes other tissue, see PARTIAL).
+    # R3: pancreas rejection is T86.890 (T86.89 inclusion term). The rejection use names no
+    # comorbidity since R2 (a rejection code states the transplant), so T86.890 alone is a hit.
     ("T86.890", "Z94.83"): ({REJECTION}, set()),
+    ("T86.890",): ({REJECTION}, set()),
     # R6: fat and cement emboli are not thrombi; other PEs are.
     ("I26.04",): (set(), {BOXED_THROMBOSIS, "ue-thrombosis"}),
     ("I26.95",): (set(), {BOXED_THROMBOSIS}),
@@ -116,12 +117,10 @@ PATIENTS: dict[tuple[str, ...], tuple[set[str], set[str]]] = {
 PARTIAL: dict[tuple[str, ...], set[str]] = {
     ("D89.811",): {GVHD},
     ("D89.811", "Z94.4"): {GVHD},  # GVHD after a liver transplant: the BMT is not reached
-    ("T86.890",): {REJECTION},
     ("A48.3",): {STSS},
     ("A48.3", "B95.61"): {STSS},
-    # A comorbidity alone: a recipient with a transplant infection, MS with a toxic optic
-    # neuropathy, a streptococcal infection without toxic shock.
-    ("T86.13",): {REJECTION},
+    # A comorbidity alone: MS with a toxic optic neuropathy, a streptococcal infection without
+    # toxic shock.
     ("G35.A", "H46.3"): {OPTIC},
     ("B95.0",): {STSS},
 }

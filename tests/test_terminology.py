@@ -201,7 +201,8 @@ def test_icd10cm_table_is_the_package_release_and_is_cached(
 # that anchors it, text after the anchor to replace, replacement, line the error must name,
 # message). The line is given as the text it starts with, searched from the anchor back/on.
 CONVENTION_EDITS = [
-    ("        code: T88.6\n", "        code: T88.6\n", "        code: T88.6XXA\n",
+    # anchored on the concept: T88.6 also codes the IG-hypersensitivity contraindication
+    ("  - key: anaphylaxis\n", "        code: T88.6\n", "        code: T88.6XXA\n",
      "        code: T88.6XXA", "carries a 7th character (initial encounter)"),
     ("        code: G70.0\n", "        descendants: true\n", "        descendants: false\n",
      "        code: G70.0", "is a category (not billable)"),
@@ -215,11 +216,11 @@ CONVENTION_EDITS = [
      "      - system:", "record its scope against the concept"),
     ("        code: G61.0\n", "        code: G61.0\n", "        code: T30.0\n",
      "        code: T30.0", "not for inpatient use"),
-    # Review R1 (R8): D80 with D80.2 excluded is not equivalent to primary immunodeficiency.
+    # Review R1 (R8): D80 with D80.1 and D80.2 excluded is not equivalent to primary immunodeficiency.
     ("        code: D80\n        display: Immunodeficiency with predominantly antibody defects\n"
      "        version: '2026'\n        scope: narrower\n        why: \"Review R1",
      "        scope: narrower\n", "        scope: equivalent\n",
-     "        scope: equivalent", "excludes D80.2 below it"),
+     "        scope: equivalent", "excludes D80.1, D80.2 below it"),
 ]
 
 

@@ -15,6 +15,14 @@ that comorbidity, so a hit is complete only when the patient's codes reach every
 hit on one part alone (multiple sclerosis alone for "optic neuritis in multiple sclerosis", a
 transplant status alone for "transplant rejection") says what else the use needs (`needs`): a
 rule that fired on it would reach patients who do not have the disease.
+
+A use restricted in words (an uncoded disease status such as "chronic") or to a population
+(adults, 15 years and older) is complete only when the patient's codes reach that too; otherwise
+it is partial and says what to confirm in the record.
+
+A code that puts the patient in a Group also reaches every issue that names the Group as its
+population: role `risk factor` where the Group is one of a warning's risk factors (ivig-knowledge
+`risk-factor`, e.g. diabetes for the renal boxed warning), `population` otherwise.
 """
 
 from __future__ import annotations
@@ -134,6 +142,7 @@ def match(bundle: JsonDict, codes: list[PatientCode]) -> tuple[list[Answer], lis
         for res in resources:
             if res.get("resourceType") in _MATCHED_TYPES:
                 answer.hits += _hits(res, code, sets)
+        answer.hits += _through_populations(answer.hits, resources)
         answers.append(answer)
     reached: dict[str, set[str]] = {}
     for answer in answers:
@@ -144,6 +153,27 @@ def match(bundle: JsonDict, codes: list[PatientCode]) -> tuple[list[Answer], lis
         answer.hits = [_completed(hit, by_key[hit.resource], reached[hit.resource])
                        for hit in answer.hits]
     return answers, problems
+
+
+def _through_populations(hits: list[Hit], resources: list[JsonDict]) -> list[Hit]:
+    """The issues whose population is a Group the patient's code put them in."""
+    groups = {f"Group/{r.get('id')}": r for r in resources if r.get("resourceType") == "Group"}
+    found = []
+    for hit in hits:
+        group = groups.get(hit.resource)
+        if hit.kind != "population" or group is None:
+            continue
+        risk = any(c.get("code") == "risk-factor"
+                   for c in group.get("code", {}).get("coding", []))
+        for res in resources:
+            if res.get("resourceType") != "ClinicalUseDefinition" or not any(
+                    p.get("reference") == hit.resource for p in res.get("population", [])):
+                continue
+            found.append(Hit(f"ClinicalUseDefinition/{res.get('id')}", res.get("type", "issue"),
+                             "risk factor" if risk else "population",
+                             f"{group.get('name', '')}: {hit.concept}", hit.via, _status(res),
+                             _disease_status(res), (hit.resource,)))
+    return found
 
 
 def _completed(hit: Hit, res: JsonDict, reached: set[str]) -> Hit:
@@ -167,13 +197,21 @@ def _parts(res: JsonDict) -> dict[str, str]:
         elif isinstance(condition, dict) and not prevention:
             parts["condition"] = (f"the condition {condition.get('text', '')!r} (not coded: "
                                   "confirm it in the patient's record)")
-        elif isinstance(condition, dict):
-            # Prevention names what is prevented, not a problem of the patient: the patient is
-            # the comorbidity's, narrowed by a disease status only the record can confirm.
-            status = part.get("diseaseStatus", {}).get("concept", {})
-            if status.get("text") and not _matchable(status):
-                parts["status"] = (f"the disease status {status['text']!r} (not coded: "
-                                   "confirm it in the patient's record)")
+        # else: prevention names what is prevented, not a problem of the patient: the patient
+        # is the comorbidity's, narrowed by the disease status below.
+        # A restriction in words ("chronic", "refractory to standard therapy") narrows the use
+        # below what its codes say: no code can show it, so the record must.
+        status = part.get("diseaseStatus", {}).get("concept", {})
+        if status.get("text") and not _matchable(status):
+            parts["status"] = (f"the disease status {status['text']!r} (not coded: "
+                               "confirm it in the patient's record)")
+        # A population (adults, 15 years and older, infants) no coded problem places the
+        # patient in: age and the like are for the record to confirm.
+        groups = [p.get("display") or p.get("reference", "") for p in res.get("population", [])
+                  if isinstance(p, dict)]
+        if groups:
+            parts["population"] = ("the population " + " or ".join(repr(g) for g in groups)
+                                   + " (confirm the patient is in it)")
         comorbid = [c.get("concept", {}) for c in part.get("comorbidity", [])
                     if isinstance(c, dict)]
         if comorbid:

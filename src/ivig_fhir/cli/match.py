@@ -57,4 +57,4 @@ def match_cmd(
             typer.echo(f"  {hit.kind:<18} {hit.resource}  {hit.role}: {hit.concept}"
                        + (f"  [{details}]" if details else ""))
             if hit.needs:
-                typer.echo(f"  {'':<18} partial: the use also needs {hit.needs}")
+                typer.echo(f"  {'':<18} partial: it also needs {hit.needs}")

@@ -326,6 +326,11 @@ class Warning(Fact):
     comorbidity: list[str] = []
     products: list[str] = []
     class_wide: bool = False
+    # Populations the label names as predisposed (risk factors), one per factor: a patient in
+    # any of them is at risk, so each is its own Group (a Group's characteristics all hold).
+    risk_factors: list[str] = []
+    # A contraindication's restriction no code carries (e.g. which agent caused the reaction).
+    disease_status: str | None = None
     note: str | None = None
     cite: list[str]
 
@@ -339,6 +344,8 @@ class PopulationCharacteristic(Fact):
     concept: str | None = None
     age: Range | None = None
     age_min: AgeMin | None = None
+    # Strictly older than ("age greater than 65"): no lower bound is invented for it.
+    age_above: AgeMin | None = None
     age_text: str | None = None
 
 

@@ -174,7 +174,7 @@ _CONCEPT_FIELDS = {
     "PopulationCharacteristic": ("concept",),
     "Approval": ("concept", "comorbidity"),
 }
-_POPULATION_FIELDS = {"Indication": ("population",), "Warning": ("population",),
+_POPULATION_FIELDS = {"Indication": ("population",), "Warning": ("population", "risk_factors"),
                       "Cost": ("population",), "Approval": ("population",)}
 _PRODUCT_FIELDS = {"Warning": ("products",), "Interaction": ("products",)}
 _KEYED_LISTS = ("all_sources", "concepts", "indications", "undesirable_effects",

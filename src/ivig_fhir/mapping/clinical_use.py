@@ -69,7 +69,8 @@ def cud_ref(by: str) -> str:
 
 def _base(ctx: MapContext, kind: str, key: str, title: str, rows: list[Row],
           notes: list[str | None], population: str | None,
-          products: list[str] | None = None, generic: bool = True) -> JsonDict:
+          products: list[str] | None = None, generic: bool = True,
+          risk_factors: Sequence[str] = ()) -> JsonDict:
     """`products` (keys of labels.yaml) add each product's MedicinalProductDefinition as a
     subject; `generic` keeps the generic IVIG Medication as one."""
     subjects = [reference("Medication", MEDICATION_ID, ctx.curated.product.name)] if generic \
@@ -85,9 +86,13 @@ def _base(ctx: MapContext, kind: str, key: str, title: str, rows: list[Row],
         "subject": subjects,
         "status": _status("active"),
     }
-    if population:
-        data["population"] = [reference("Group", group_id(population),
-                                        ctx.curated.population(population).name)]
+    # One Group per risk factor: FHIR reads the populations of a use as the groups it applies
+    # to, each on its own; one Group holding all factors would demand all of them at once.
+    pops = [population] if population else []
+    pops += risk_factors
+    if pops:
+        data["population"] = [reference("Group", group_id(p), ctx.curated.population(p).name)
+                              for p in pops]
     return data
 
 
@@ -291,11 +296,16 @@ def map_warning(ctx: MapContext, w: Warning) -> Mapped:
                      [ctx.curated.us_product(k).name for k in w.products]))
     if w.comorbidity:
         rows.append(("With", [ctx.concepts[k].display for k in w.comorbidity]))
+    if w.disease_status:
+        rows.append(("Disease status", w.disease_status))
+    if w.risk_factors:
+        rows.append(("Risk factors (each a population)",
+                     [ctx.curated.population(k).name for k in w.risk_factors]))
     label = "Boxed warning" if w.boxed else ("Warning" if w.kind == "warning"
                                              else "Contraindication")
     title = f"{label} for IVIG: {name}"
     data = _base(ctx, w.kind, w.key, title, rows, [w.note], w.population, w.products,
-                 generic=w.class_wide or not w.products)
+                 generic=w.class_wide or not w.products, risk_factors=w.risk_factors)
     categories = []
     if w.boxed:
         categories.append(local_concept(ctx, "fact-qualifier", "boxed-warning"))
@@ -317,6 +327,8 @@ def map_warning(ctx: MapContext, w: Warning) -> Mapped:
         if not w.concept:
             raise ValueError(f"contraindication {w.key} needs a concept")  # schema-guarded
         contra: JsonDict = {"diseaseSymptomProcedure": ctx.concept_ref(w.concept)}
+        if w.disease_status:
+            contra["diseaseStatus"] = {"concept": {"text": w.disease_status}}
         if w.comorbidity:
             contra["comorbidity"] = [ctx.concept_ref(k) for k in w.comorbidity]
         data["contraindication"] = contra
@@ -340,7 +352,8 @@ def map_setting(ctx: MapContext, s: Setting) -> Mapped:
 
 def map_supervision(ctx: MapContext) -> Mapped:
     sup = ctx.curated.dosing.supervision
-    data = _base(ctx, "warning", "physician-supervision", "IVIG needs physician supervision",
+    data = _base(ctx, "warning", "physician-supervision",
+                 "IVIG should be given under physician supervision",
                  [("Description", sup.text)], [], None)
     data["warning"] = {"description": sup.text}
     return _cud(data, sup.cite, sup.at)

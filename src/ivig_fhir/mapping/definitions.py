@@ -76,13 +76,16 @@ CODE_SYSTEMS: dict[str, tuple[str, str, dict[str, tuple[str, str]]]] = {
             "infusion-interval": ("Infusion interval", "Interval between infusions, as one "
                                   "source states it."),
             "dose-per-course": ("Dose per course", "Total dose given over one course."),
-            "premedication": ("Premedication", "Medicines given before each infusion."),
+            "premedication": ("Premedication", "Medicines given before infusions."),
             "cost-range-low": ("Cost, low end of range", "Lower bound of a cost range."),
             "cost-range-high": ("Cost, high end of range", "Upper bound of a cost range."),
             "treatment": ("Treatment", "The product is used to treat the condition."),
             "prevention": ("Prevention", "The product is used to prevent the condition."),
             "has-condition": ("Has condition", "Members have the condition or state."),
             "age": ("Age", "Members' age."),
+            "risk-factor": ("Patients with a risk factor",
+                            "Members have a risk factor a warning names: the warning applies to "
+                            "them with more force (predisposed patients)."),
             "receives-product": ("Receives the product",
                                  "Members receive the product described."),
         },

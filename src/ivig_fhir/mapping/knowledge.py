@@ -32,7 +32,7 @@ def map_knowledge(ctx: MapContext, clinical_uses: Sequence[Mapped]) -> Mapped:
     c = ctx.curated
     p, d = c.product, c.dosing
     pre = d.premedication
-    before = f"{fmt_range(pre.before_infusion, 'minutes')} before each infusion"
+    before = f"{fmt_range(pre.before_infusion, 'minutes')} before infusions"
     premedication = []
     for index, agent in enumerate(pre.agents, start=1):
         name = agent.text or ctx.concepts[agent.concept].display

@@ -35,6 +35,13 @@ def map_population(ctx: MapContext, pop: Population) -> Mapped:
             characteristics.append({"code": age, "valueRange": {
                 "low": ucum_quantity(c.age_min.value, c.age_min.unit)}, "exclude": False})
             rows.append(("Age", f"{c.age_min.value:g} {c.age_min.unit} and older"))
+        if c.age_above:
+            # "Greater than 65": a Range's bounds are inclusive and take no comparator, a
+            # Quantity does.
+            characteristics.append({"code": age, "valueQuantity": {
+                **ucum_quantity(c.age_above.value, c.age_above.unit), "comparator": ">"},
+                "exclude": False})
+            rows.append(("Age", f"greater than {c.age_above.value:g} {c.age_above.unit}"))
         if c.age_text:
             # Where the source names an age group without bounds, the group stays words.
             characteristics.append({"code": age, "valueCodeableConcept": {"text": c.age_text},
@@ -44,6 +51,7 @@ def map_population(ctx: MapContext, pop: Population) -> Mapped:
             characteristics.append({"code": local_concept(ctx, "ivig-knowledge", "age"),
                                     "valueRange": ucum_range(c.age), "exclude": False})
             rows.append(("Age", fmt_range(c.age)))
+    risk = any(pop.key in w.risk_factors for w in ctx.curated.warnings)
     resource = Group.model_validate({
         "resourceType": "Group",
         "id": group_id(pop.key),
@@ -52,6 +60,7 @@ def map_population(ctx: MapContext, pop: Population) -> Mapped:
         "active": True,
         "type": "person",
         "membership": "definitional",
+        **({"code": local_concept(ctx, "ivig-knowledge", "risk-factor")} if risk else {}),
         "name": pop.name,
         "description": pop.description,
         "characteristic": characteristics,
