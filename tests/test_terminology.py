@@ -216,7 +216,10 @@ CONVENTION_EDITS = [
      "      - system:", "record its scope against the concept"),
     ("        code: G61.0\n", "        code: G61.0\n", "        code: T30.0\n",
      "        code: T30.0", "not for inpatient use"),
-    # Review R1 (R8): D80 with D80.1 and D80.2 excluded is not equivalent to primary immunodeficiency.
+    # A code listed twice in one concept (what a careless merge leaves behind).
+    ("        code: H46.1\n", "        code: H46.1\n", "        code: H46.0\n",
+     "        code: H46.0", "is listed twice"),
+    # Review R1 (R8): D80 less D80.1 and D80.2 is not equivalent to primary immunodeficiency.
     ("        code: D80\n        display: Immunodeficiency with predominantly antibody defects\n"
      "        version: '2026'\n        scope: narrower\n        why: \"Review R1",
      "        scope: narrower\n", "        scope: equivalent\n",

@@ -60,7 +60,13 @@ def check_concepts(curated: Curated) -> list[Problem]:
 def check_concept(concept: Concept, uses: list[str] | None = None) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[str] = set()
+    listed: set[tuple[str, str]] = set()
     for coding in concept.codings:
+        # Two merges of one fix can list a code twice; the ValueSet would hide it, a reviewer not.
+        if (coding.system, coding.code) in listed:
+            problems.append(_at(coding.at, "code", f"{concept.key}: {NAMES[coding.system]} "
+                                f"{coding.code} is listed twice; keep one"))
+        listed.add((coding.system, coding.code))
         if coding.system in SCOPED:
             if coding.scope == "equivalent":
                 if coding.system in seen:
