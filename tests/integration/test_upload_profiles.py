@@ -1,80 +1,26 @@
 """Compare before write, withdrawn content and server profiles, against the real HAPI server.
 
-Other servers' habits are HAPI's own settings (scripts/hapi-server options), not a fake server:
-one extra server takes at most 100 entries per transaction (413 above), refuses client-assigned
-ids (Medplum's habit) and versions identical updates (Firely's habit without its no-op plugin).
+Other servers' habits are HAPI's own settings, set at runtime on the session's server
+(`habits_of`), not a fake server: as Medplum, it refuses client-assigned ids and makes a
+version of every identical update. Each profile's limits: test_upload_each_profile.py.
 """
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from typer.testing import CliRunner
 
 from ivig_fhir import upload as up
-from ivig_fhir.cli import app
 from ivig_fhir.upload.run import same
 
-from .conftest import ExportCopy, export_copy, run_upload
-from .hapi import ROOT, HapiServer
-from .proxy import FaultProxy
+from .conftest import ExportCopy, export_copy, habits_of, run_upload
+from .hapi import HapiServer
 
 pytestmark = pytest.mark.java
 
-WITHDRAWN_USE = "pure-red-cell-aplasia"
-
-
-def _writes(proxy: FaultProxy) -> list[tuple[str, str]]:
-    """Requests that can change the server: transactions (POST to the base) and PUT/DELETE.
-    Searches (POST Type/_search) and reads are not writes."""
-    base = httpx.URL(proxy.upstream).path.rstrip("/")
-    return [(m, p) for m, p, _ in proxy.log
-            if m in ("PUT", "DELETE") or (m == "POST" and p.rstrip("/") == base)]
-
-
-@pytest.fixture(scope="module")
-def withdrawn_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The release with one indication removed from source_data/ (its ClinicalUseDefinition
-    and Provenance go; MedicationKnowledge no longer lists it)."""
-    work = tmp_path_factory.mktemp("withdrawn")
-    source = work / "source_data"
-    shutil.copytree(ROOT / "source_data", source)
-    path = source / "indications.yaml"
-    text = path.read_text()
-    start = text.index(f"  - key: {WITHDRAWN_USE}\n")
-    end = text.index("  - key: ", start + 1)
-    path.write_text(text[:start] + text[end:])
-    built = CliRunner().invoke(app, ["build", "--source", str(source), "--out", str(work / "out")])
-    assert built.exit_code == 0, built.output
-    return work / "out" / "ivig-fhir-bundle.json"
-
-
-def test_identical_reupload_sends_no_resource(hapi: HapiServer, tmp_path: Path) -> None:
-    copy = export_copy(tmp_path, "same")
-    with FaultProxy(hapi.url) as proxy:
-        first = run_upload(str(copy.path), "--server", proxy.url, "--max-entries", "100",
-                           env=hapi.env())
-        first_writes = _writes(proxy)
-        versions = hapi.versions(copy.keys)
-        proxy.log.clear()
-        again = run_upload(str(copy.path), "--server", proxy.url, "--max-entries", "100",
-                           env=hapi.env())
-        again_log = list(proxy.log)
-        again_writes = _writes(proxy)
-    assert first.code == 0, first.output
-    assert again.code == 0, again.output
-    n = len(copy.keys)
-    assert len(first_writes) == len(up.plan_chunks(up.read_export(copy.path).entries, 100))
-    assert again_writes == []
-    assert again_log and all(m == "GET" or p.endswith("/_search") for m, p, _ in again_log)
-    assert (f"{n} resources in 0 transactions" in again.stdout
-            and f"{n} equal on the server and not sent" in again.stdout), again.stdout
-    assert hapi.versions(copy.keys) == versions
+WITHDRAWN_USE = "pure-red-cell-aplasia"  # the use the `withdrawn_release` fixture removes
 
 
 def _by_key(copy: ExportCopy) -> dict[str, dict[str, Any]]:
@@ -85,7 +31,7 @@ def _by_key(copy: ExportCopy) -> dict[str, dict[str, Any]]:
 def test_retire_then_delete_withdrawn_use(hapi: HapiServer, tmp_path: Path,
                                           withdrawn_release: Path) -> None:
     old = export_copy(tmp_path / "old", "wd")
-    new = export_copy(tmp_path / "new", "wd", withdrawn_release)
+    new = export_copy(tmp_path / "new", "wd", withdrawn_release / "ivig-fhir-bundle.json")
     gone = sorted(set(old.keys) - set(new.keys))
     cud = f"ClinicalUseDefinition/ind-{WITHDRAWN_USE}-wd"
     provenance = f"Provenance/prov-ind-{WITHDRAWN_USE}-wd"
@@ -139,18 +85,6 @@ def test_retire_then_delete_withdrawn_use(hapi: HapiServer, tmp_path: Path,
     assert hapi.count("Provenance") == provenances - 1
 
 
-@pytest.fixture(scope="module")
-def strict_hapi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HapiServer]:
-    server = HapiServer(tmp_path_factory.mktemp("hapi-strict"), settings=(
-        "--max-transaction-entries", "100", "--client-id-strategy", "NOT_ALLOWED",
-        "--no-suppress-unchanged"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def _ours(server: HapiServer, resource_type: str, system: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     with server.client() as c:
@@ -164,18 +98,14 @@ def _ours(server: HapiServer, resource_type: str, system: str) -> list[dict[str,
             body = c.get(following[0]).json()
 
 
-def test_above_the_transaction_limit_the_server_answers_413(strict_hapi: HapiServer,
-                                                            tmp_path: Path) -> None:
-    copy = export_copy(tmp_path, "big")
-    before = strict_hapi.count("ClinicalUseDefinition")
-    run = run_upload(str(copy.path), "--server", strict_hapi.url, "--server-profile", "hapi")
-    assert run.code == 1
-    assert "HTTP 413" in run.output, run.output
-    assert strict_hapi.count("ClinicalUseDefinition") == before
-
-
-def test_server_assigned_ids_and_versioned_identical_updates(strict_hapi: HapiServer,
+def test_server_assigned_ids_and_versioned_identical_updates(hapi: HapiServer,
                                                              tmp_path: Path) -> None:
+    with habits_of(hapi, up.profile("medplum")):
+        _server_assigned_ids_and_versioned_identical_updates(hapi, tmp_path)
+
+
+def _server_assigned_ids_and_versioned_identical_updates(strict_hapi: HapiServer,
+                                                         tmp_path: Path) -> None:
     copy = export_copy(tmp_path, "m")
     system = "https://ivig-fhir.org/fhir/identifier/clinical-use-m"
     first = run_upload(str(copy.path), "--server", strict_hapi.url, "--server-profile",
@@ -216,10 +146,16 @@ def test_server_assigned_ids_and_versioned_identical_updates(strict_hapi: HapiSe
     assert len(_ours(strict_hapi, "ClinicalUseDefinition", system)) == n_uses  # no duplicates
 
 
-def test_withdrawn_use_under_server_assigned_ids(strict_hapi: HapiServer, tmp_path: Path,
+def test_withdrawn_use_under_server_assigned_ids(hapi: HapiServer, tmp_path: Path,
                                                  withdrawn_release: Path) -> None:
+    with habits_of(hapi, up.profile("medplum")):
+        _withdrawn_use_under_server_assigned_ids(hapi, tmp_path, withdrawn_release)
+
+
+def _withdrawn_use_under_server_assigned_ids(strict_hapi: HapiServer, tmp_path: Path,
+                                             withdrawn_release: Path) -> None:
     old = export_copy(tmp_path / "old", "mw")
-    new = export_copy(tmp_path / "new", "mw", withdrawn_release)
+    new = export_copy(tmp_path / "new", "mw", withdrawn_release / "ivig-fhir-bundle.json")
     system = "https://ivig-fhir.org/fhir/identifier/clinical-use-mw"
     args = ("--server", strict_hapi.url, "--server-profile", "medplum")
     assert run_upload(str(old.path), *args).code == 0
