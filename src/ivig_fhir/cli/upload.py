@@ -242,8 +242,8 @@ def _withdraw(up: Any, say: Callable[..., None], export: Any, client: Any, setti
     if not actions:
         say(f"withdrawn: none on the server (nothing to {verb})", err=False)
         return
-    say(f"withdrawn: {len(actions)} resource(s) of this export's identifier namespace on the "
-        "server that the release no longer contains:", err=False)
+    say(f"withdrawn: {len(actions)} resource(s) of this export (its identifier namespace or "
+        "canonical base) on the server that the release no longer contains:", err=False)
     for a in actions:
         why = f" ({a.event.reason})" if a.event.reason else ""
         say(f"  {a.event.action:7s} {a.event.server_key}  {a.event.label}{why}", err=False)

@@ -209,6 +209,11 @@ public class ServerConfig {
 		server.setImplementationDescription("ivig-fhir local HAPI FHIR JPA server (embedded H2)");
 		server.setDefaultResponseEncoding(EncodingEnum.JSON);
 		server.setETagSupport(ETagSupportEnum.ENABLED);
+		// The page sizes of HAPI's own starter server (hapi-fhir-jpaserver-starter application.yaml:
+		// default_page_size 20, max_page_size 200) rather than the JPA module's bare 10 / 50: what a
+		// hospital's HAPI answers, and 4x fewer round trips when an upload reads what it holds.
+		thePagingProvider.setDefaultPageSize(20);
+		thePagingProvider.setMaximumPageSize(200);
 		server.setPagingProvider(thePagingProvider);
 		server.registerProviders(theResourceProviders.createProviders());
 		server.registerProvider(theSystemProvider);
