@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +66,32 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             reporter.write_line(f"\nbuilding {' and '.join(unbuilt)} with Maven before the "
                                 "first java test (first run only; several minutes, ~3 GB "
                                 "memory) ...", yellow=True)
+
+
+# A release that withdraws one use: pure red cell aplasia is removed from source_data/ (its
+# ClinicalUseDefinition, Provenance and ValueSet go; MedicationKnowledge no longer lists it).
+# Built once per session with every withdrawn-listing format; the uploads use its Bundle.
+WITHDRAWN_USE = "pure-red-cell-aplasia"  # tests name it too: keep them in step
+
+
+@pytest.fixture(scope="session")
+def withdrawn_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output folder of that release, built with --previous output/."""
+    from typer.testing import CliRunner
+
+    from ivig_fhir.cli import app
+
+    root = Path(__file__).resolve().parents[1]
+    work = tmp_path_factory.mktemp("withdrawn")
+    source = work / "source_data"
+    shutil.copytree(root / "source_data", source)
+    path = source / "indications.yaml"
+    text = path.read_text()
+    start = text.index(f"  - key: {WITHDRAWN_USE}\n")
+    path.write_text(text[:start] + text[text.index("  - key: ", start + 1):])
+    out = work / "out"
+    run = CliRunner().invoke(app, [
+        "build", "--source", str(source), "--out", str(out), "--format", "transaction",
+        "--format", "ndjson", "--format", "package", "--previous", str(root / "output")])
+    assert run.exit_code == 0, run.output
+    return out

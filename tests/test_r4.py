@@ -390,3 +390,20 @@ def test_a_conversion_gap_stops_the_build_and_writes_nothing(
     assert result.exit_code == 1, result.output
     assert "careteam" in result.output and "cannot be written as FHIR R4" in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_withdrawal_knows_every_identifier_system_of_the_r4_export(bundle: JsonDict,
+                                                                    tmp_path: Path) -> None:
+    """`upload --retire` on an R4 server searches Basic (not the R5 types R4 lacks) by the
+    systems the R4 export uses, so a release that drops a whole type still finds it."""
+    from ivig_fhir import upload as up
+
+    (tmp_path / "bundle.json").write_text(json.dumps(bundle))
+    export = up.read_export(tmp_path / "bundle.json", "4.0.1")
+    ns = up.state.namespace(export)
+    used = {(e.resource_type, ident[0].removeprefix(ns)) for e in export.entries
+            if (ident := up.state.our_identifier(e.resource, ns))}
+    known = {(t, kind) for t, kinds in up.state.OUR_SYSTEMS.items() for kind in kinds}
+    assert ("Basic", "clinical-use") in used and used <= known
+    searched = up.state.types_to_search(export)
+    assert "Basic" in searched and "ClinicalUseDefinition" not in searched

@@ -120,12 +120,29 @@ def test_every_type_of_the_export_has_a_retire_rule_or_a_stated_reason() -> None
     assert retired is not None and retired["status"]["coding"][0]["code"] == "retired"
 
 
+def test_every_identifier_system_of_the_export_is_known_to_withdrawal() -> None:
+    """A release that drops a whole type is still searched for by its system: the table must
+    name every system the export uses."""
+    export = up.read_export(EXPORT)
+    ns = up.state.namespace(export)
+    used = {(e.resource_type, ident[0].removeprefix(ns)) for e in export.entries
+            if (ident := up.state.our_identifier(e.resource, ns))}
+    known = {(t, kind) for t, kinds in up.state.OUR_SYSTEMS.items() for kind in kinds}
+    assert used and used <= known
+    assert up.state.types_to_search(export) >= {"AdverseEvent", "CodeSystem",
+                                                "StructureDefinition", "ClinicalUseDefinition"}
+    assert up.state.canonical_base(ns) == "https://ivig-fhir.org/fhir/"
+
+
 def test_relabel_gives_each_copy_its_own_identifier_namespace() -> None:
     copy = up.relabel(json.loads(EXPORT.read_text()), "q")
     systems = {i.get("system") for e in copy["entry"]
                for i in e["resource"].get("identifier", [])}
-    assert "https://ivig-fhir.org/fhir/identifier/clinical-use-q" in systems
+    assert "https://ivig-fhir.org/fhir/q/identifier/clinical-use" in systems
     assert "https://ivig-fhir.org/fhir/identifier/clinical-use" not in systems
+    urls = {e["resource"].get("url") for e in copy["entry"]
+            if e["resource"]["resourceType"] in ("CodeSystem", "StructureDefinition")}
+    assert all(u.startswith("https://ivig-fhir.org/fhir/q/") for u in urls)  # canonical base
     assert "urn:ietf:rfc:3986" in systems  # not ours: left alone
 
 

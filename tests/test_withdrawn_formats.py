@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import shutil
 import tarfile
 from pathlib import Path
 
@@ -16,29 +15,18 @@ from typer.testing import CliRunner
 from ivig_fhir.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
-USE = "pure-red-cell-aplasia"
+USE = "pure-red-cell-aplasia"  # the use the `withdrawn_release` fixture (conftest) removes
 # The use's ValueSet goes with it: no other fact names pure red cell aplasia.
 WITHDRAWN = [f"ClinicalUseDefinition/ind-{USE}", f"Provenance/prov-ind-{USE}", f"ValueSet/{USE}"]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("previous")
-    source = work / "source_data"
-    shutil.copytree(ROOT / "source_data", source)
-    path = source / "indications.yaml"
-    text = path.read_text()
-    start = text.index(f"  - key: {USE}\n")
-    path.write_text(text[:start] + text[text.index("  - key: ", start + 1):])
-    out = work / "out"
-    run = CliRunner().invoke(app, [
-        "build", "--source", str(source), "--out", str(out), "--format", "transaction",
-        "--format", "ndjson", "--format", "package", "--previous", str(ROOT / "output")])
-    assert run.exit_code == 0, run.output
-    check = CliRunner().invoke(app, ["build", "--check", "--source", str(source),
-                                     "--out", str(out)])
+def built(withdrawn_release: Path) -> Path:
+    check = CliRunner().invoke(app, ["build", "--check", "--source",
+                                     str(withdrawn_release.parent / "source_data"),
+                                     "--out", str(withdrawn_release)])
     assert check.exit_code == 0, check.output  # the manifest records what was withdrawn
-    return out
+    return withdrawn_release
 
 
 def test_ndjson_lists_withdrawn_resources_as_deleted(built: Path) -> None:

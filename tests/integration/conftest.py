@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from ivig_fhir.upload import relabel
+from ivig_fhir.upload.profiles import ServerProfile
 
 from .hapi import ROOT, HapiServer
 
@@ -28,12 +30,33 @@ EXPORT = ROOT / "output" / "ivig-fhir-bundle.json"
 
 @pytest.fixture(scope="session")
 def hapi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HapiServer]:
-    server = HapiServer(tmp_path_factory.mktemp("hapi"))
+    # --runtime-settings: tests make it behave like another server (`habits_of`) in turn.
+    server = HapiServer(tmp_path_factory.mktemp("hapi"), settings=("--runtime-settings",))
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+HAPI_DEFAULTS = {"max_transaction_entries": 0, "max_request_bytes": 0,
+                 "client_id_strategy": "ALPHANUMERIC", "suppress_unchanged": True}
+
+
+@contextmanager
+def habits_of(server: HapiServer, profile: ServerProfile) -> Iterator[None]:
+    """The server set to the profile's limits with HAPI's own settings (entries per
+    transaction, client id strategy, no-op update suppression) and a byte limit (413 above
+    each), then back to HAPI's defaults for the next test."""
+    server.set_habits(max_transaction_entries=profile.max_entries or 0,
+                      max_request_bytes=profile.max_bytes or 0,
+                      client_id_strategy="ALPHANUMERIC" if profile.client_ids else "NOT_ALLOWED",
+                      suppress_unchanged=not profile.versions_identical_updates)
+    try:
+        yield
+    finally:
+        if server.process is not None:
+            server.set_habits(**HAPI_DEFAULTS)
 
 
 @dataclass

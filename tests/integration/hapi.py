@@ -88,6 +88,18 @@ class HapiServer:
         self.stop()
         self.start(token)
 
+    def set_habits(self, **settings: int | str | bool) -> dict[str, Any]:
+        """Change the server's habits while it runs (it was started with --runtime-settings):
+        max_transaction_entries, max_request_bytes (0: no limit), client_id_strategy,
+        suppress_unchanged. Returns them all as the server now has them."""
+        params = {k.replace("_", "-"): str(v).lower() if isinstance(v, bool) else str(v)
+                  for k, v in settings.items()}
+        answer = httpx.post(f"{self.url.removesuffix('/fhir')}/admin/settings", params=params,
+                            timeout=30)
+        answer.raise_for_status()
+        habits: dict[str, Any] = answer.json()
+        return habits
+
     # --- reading the server's state ---------------------------------------------------
     def client(self) -> httpx.Client:
         headers = {"Accept": "application/fhir+json"}

@@ -6,6 +6,8 @@ script: None passes it through, ("status", code, headers) answers without forwar
 does the work) and answers only after `seconds`. `after_write(n)` runs once the server
 answered the n-th write, before the client gets the answer (e.g. to stop the server). Reads
 pass through untouched. When the server is down the proxy answers 502, as a gateway does.
+`arrivals` records when each request arrived (monotonic seconds), its method, path and body,
+so tests can count requests per second and check what was sent.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class FaultProxy:
         self.faults: deque[Any] = deque(faults or [])
         self.after_write = after_write or (lambda _: None)
         self.log: list[tuple[str, str, str]] = []
+        self.arrivals: list[tuple[float, str, str, bytes]] = []
         self.writes = 0
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=300)
@@ -74,6 +77,8 @@ class FaultProxy:
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         body = h.rfile.read(int(h.headers.get("Content-Length", 0) or 0))
+        with self._lock:
+            self.arrivals.append((time.monotonic(), h.command, h.path, body))
         fault = None
         # A search sent as POST Type/_search (compare before write) reads; it takes no fault.
         is_write = (h.command in ("POST", "PUT", "DELETE")

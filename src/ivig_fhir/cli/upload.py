@@ -27,6 +27,10 @@ def upload(
     max_entries: Annotated[int | None, typer.Option(
         "--max-entries", metavar="N", min=1, help="At most N entries per transaction; chunks go in "
         "reference order. Default: the profile's limit, else one transaction.")] = None,
+    max_bytes: Annotated[int | None, typer.Option(
+        "--max-bytes", metavar="N", min=1024, help="At most N bytes per request body, e.g. a "
+        "proxy's limit in front of the server (nginx: 1 MB by default). Default: the "
+        "profile's limit.")] = None,
     rate: Annotated[float | None, typer.Option(
         "--rate", metavar="N", min=0.01,
         help="At most N requests per second. Default: the profile's.")] = None,
@@ -122,7 +126,7 @@ def upload(
             raise BadInput("give --retire or --delete-withdrawn, not both")
         chosen = up.profile(server_profile) if server_profile else None
         cap = max_entries or (chosen.max_entries if chosen else None)
-        max_bytes = chosen.max_bytes if chosen else None
+        max_bytes = max_bytes or (chosen.max_bytes if chosen else None)
         export = up.read_export(bundle, fhir_version)
         _check_approval(export, require_approval, say)
         chunks = up.plan_chunks(export.entries, 1 if per_resource else cap, max_bytes)
@@ -238,8 +242,8 @@ def _withdraw(up: Any, say: Callable[..., None], export: Any, client: Any, setti
     if not actions:
         say(f"withdrawn: none on the server (nothing to {verb})", err=False)
         return
-    say(f"withdrawn: {len(actions)} resource(s) of this export's identifier namespace on the "
-        "server that the release no longer contains:", err=False)
+    say(f"withdrawn: {len(actions)} resource(s) of this export (its identifier namespace or "
+        "canonical base) on the server that the release no longer contains:", err=False)
     for a in actions:
         why = f" ({a.event.reason})" if a.event.reason else ""
         say(f"  {a.event.action:7s} {a.event.server_key}  {a.event.label}{why}", err=False)

@@ -1,10 +1,12 @@
 """A copy of an export under other ids, so several copies can sit side by side on one server
 (integration tests and benchmarks load each scenario into fresh ids instead of restarting it).
 
-Every resource id gets `-TAG`; references, fullUrls and request URLs follow, and canonical
-URLs of CodeSystems and StructureDefinitions get `-TAG` too (HAPI refuses two CodeSystems with
-one URL), and so do the export's own identifier systems (those in the folder of
-Bundle.identifier.system), so each copy is a separate namespace of "ours": retiring withdrawn
+Every resource id gets `-TAG`; references, fullUrls and request URLs follow. The export's own
+base (`https://ivig-fhir.org/fhir/`, the folder above Bundle.identifier.system's
+`identifier/`) gets TAG as a path segment in its identifier systems and in the canonical URLs
+of CodeSystems and StructureDefinitions (`.../fhir/TAG/identifier/clinical-use`,
+`.../fhir/TAG/CodeSystem/x`; HAPI refuses two CodeSystems with one URL), so each copy is a
+separate namespace of "ours", by identifier system and by canonical base: retiring withdrawn
 content of one copy never touches another. Only whole string values equal to a rewritten key
 change.
 """
@@ -27,14 +29,22 @@ def relabel(bundle: JsonObject, tag: str) -> JsonObject:
         renames[old] = new
         if entry.get("fullUrl"):
             renames[entry["fullUrl"]] = entry["fullUrl"].removesuffix(old) + new
+    bundle_system = str((out.get("identifier") or {}).get("system", ""))
+    folder = bundle_system.rsplit("/", 1)[0] + "/" if "/" in bundle_system else ""
+    base = folder.removesuffix("identifier/") if folder.endswith("/identifier/") else ""
+
+    def moved(value: str) -> str:
+        return (f"{base}{tag}/{value.removeprefix(base)}" if base and value.startswith(base)
+                else f"{value}-{tag}")
+
+    for entry in out.get("entry", []):
+        resource = entry["resource"]
         if resource["resourceType"] in ("CodeSystem", "StructureDefinition") and "url" in resource:
-            renames[resource["url"]] = f"{resource['url']}-{tag}"
-    bundle_system = (out.get("identifier") or {}).get("system", "")
-    if "/" in bundle_system:
-        folder = bundle_system.rsplit("/", 1)[0] + "/"
+            renames[resource["url"]] = moved(resource["url"])
+    if folder:
         for system in _strings(out):
             if system.startswith(folder) and system != folder:
-                renames.setdefault(system, f"{system}-{tag}")
+                renames.setdefault(system, moved(system))
     for entry in out.get("entry", []):
         entry["resource"]["id"] = f"{entry['resource']['id']}-{tag}"
     result: JsonObject = _rename(out, renames)

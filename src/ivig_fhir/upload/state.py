@@ -15,8 +15,9 @@ Two ways to address a resource:
 
 "Ours" on a shared server: a resource carrying an identifier whose system lies in the export's
 identifier namespace (the folder of Bundle.identifier.system, e.g.
-`https://ivig-fhir.org/fhir/identifier/`). Ids alone are not enough: another publisher may use
-the same id.
+`https://ivig-fhir.org/fhir/identifier/`), or a CodeSystem / StructureDefinition whose canonical
+URL lies under the export's canonical base (the folder above it, `https://ivig-fhir.org/fhir/`,
+then `CodeSystem/...`). Ids alone are not enough: another publisher may use the same id.
 """
 
 from __future__ import annotations
@@ -34,6 +35,49 @@ from ivig_fhir.upload.transport import GaveUp, Sender, status_line
 
 PAGE = 1000  # asked for; a server caps it at its own maximum and pages the rest
 CANONICAL_TYPES = ("CodeSystem", "StructureDefinition")
+
+
+# The identifier system (after the namespace) of each type this project writes, so that a release
+# that no longer has a type at all still finds it on the server (--retire, --delete-withdrawn).
+# In step with mapping/: tests/test_upload_profiles.py checks every type and system of the export
+# is here. R4 carries the R5 types R4 lacks as Basic, with their identifiers.
+OUR_SYSTEMS: dict[str, tuple[str, ...]] = {
+    "AdverseEvent": ("adverse-event",),
+    "ClinicalUseDefinition": ("clinical-use",),
+    "DocumentReference": ("source-document",),
+    "Group": ("population",),
+    "Medication": ("medication",),
+    "MedicationKnowledge": ("medication-knowledge",),
+    "MedicinalProductDefinition": ("product",),
+    "RegulatedAuthorization": ("regulated-authorization",),
+    "ValueSet": ("concept",),
+    "Basic": ("clinical-use", "product", "regulated-authorization"),
+}
+R4_LACKS = frozenset({"ClinicalUseDefinition", "MedicinalProductDefinition",
+                      "RegulatedAuthorization"})
+
+
+def types_to_search(export: Export) -> set[str]:
+    """Every type that may hold withdrawn resources of ours on a server of this FHIR version."""
+    r4 = export.fhir_version.startswith("4.0")
+    known = {t for t in OUR_SYSTEMS if (t not in R4_LACKS if r4 else t != "Basic")}
+    return known | set(CANONICAL_TYPES) | set(export.counts)
+
+
+def canonical_base(ns: str) -> str | None:
+    """`https://ivig-fhir.org/fhir/` for the namespace `https://ivig-fhir.org/fhir/identifier/`."""
+    return ns.removesuffix("identifier/") if ns.endswith("/identifier/") else None
+
+
+def ours_key(resource: JsonObject, ns: str) -> tuple[str, str] | None:
+    """What names a resource of ours across releases: its identifier in our namespace, or the
+    canonical URL of a CodeSystem / StructureDefinition."""
+    ident = our_identifier(resource, ns)
+    if ident:
+        return ident
+    if resource.get("resourceType") in CANONICAL_TYPES and resource.get("url"):
+        return "url", str(resource["url"])
+    return None
 
 
 def namespace(export: Export) -> str:
@@ -204,6 +248,9 @@ def read_state(sender: Sender, addressing: Addressing, *, withdrawn: bool) -> Se
     by_type: dict[str, list[Entry]] = {}
     for e in addressing.export.entries:
         by_type.setdefault(e.resource_type, []).append(e)
+    if withdrawn:  # also the types this release no longer has at all
+        for t in sorted(types_to_search(addressing.export)):
+            by_type.setdefault(t, [])
     try:
         with ThreadPoolExecutor(READERS) as pool:
             parts = list(pool.map(lambda item: _read_type(sender, addressing, item[0], item[1],
@@ -227,7 +274,16 @@ def _read_type(sender: Sender, addressing: Addressing, resource_type: str,
     ns = addressing.ns
     held: dict[str, Held] = {}
     ours: list[Held] = []
-    systems = sorted({i[0] for e in entries if (i := our_identifier(e.resource, ns))})
+    systems = sorted({i[0] for e in entries if (i := our_identifier(e.resource, ns))}
+                     | ({ns + kind for kind in OUR_SYSTEMS.get(resource_type, ())}
+                        if withdrawn else set()))
+    base = canonical_base(ns)
+    if withdrawn and resource_type in CANONICAL_TYPES and base:
+        below = f"{base}{resource_type}/"
+        for found in search(sender, resource_type, {"url:below": below},
+                            f"read {resource_type} ({below})"):
+            if str(found.get("url", "")).startswith(below):
+                ours.append(Held(f"{resource_type}/{found.get('id')}", found))
     if withdrawn or not addressing.client_ids:
         wanted = {our_identifier(e.resource, ns): e.key for e in entries}
         for system in systems:
@@ -239,6 +295,8 @@ def _read_type(sender: Sender, addressing: Addressing, resource_type: str,
                 key = wanted.get((system, ident)) if ident else None
                 if key and not addressing.client_ids:
                     held[key] = h
+    if not entries:
+        return held, ours
     if addressing.client_ids:
         for found in _search_ids(sender, resource_type, [e.resource["id"] for e in entries]):
             key = f"{resource_type}/{found.get('id')}"

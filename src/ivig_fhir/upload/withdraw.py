@@ -1,17 +1,18 @@
 """Withdrawn content: resources of ours on the server that the new release no longer contains.
 
-Found by the export's identifier namespace (see `state`): a resource of a type the export
-carries, with an identifier in that namespace whose value the export no longer has. Ids alone
-are not trusted: on a shared server another publisher may use the same id.
+Found by the export's identifier namespace (see `state`): a resource with an identifier in that
+namespace whose value the export no longer has, of a type the export carries or of any other
+type this project writes (`state.OUR_SYSTEMS`: a release may drop a whole type); and a
+CodeSystem or StructureDefinition under the export's canonical base whose URL the export no
+longer has. Ids alone are not trusted: on a shared server another publisher may use the same
+id.
 
 `--retire` writes a new version with a status that says "withdrawn" (table below); nothing is
 deleted and the history stays. `--delete-withdrawn` deletes them, with the Provenance of ours
 that targets them (it would otherwise point at nothing). Every resource is listed before
 anything is done; `--dry-run` lists and stops.
 
-Not covered: a type whose every resource was withdrawn (the export then names no identifier
-system for it), and CodeSystem / StructureDefinition / Provenance, which carry no identifier
-(a withdrawn resource's Provenance is handled with it).
+Provenance carries no identifier: a withdrawn resource's Provenance is handled with it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ivig_fhir.upload.state import (
     Addressing,
     Held,
     is_ours_provenance,
-    our_identifier,
+    ours_key,
     read_state,
     search,
 )
@@ -89,20 +90,20 @@ class Action:
 
 
 def _label(held: Held, ns: str) -> str:
-    ident = our_identifier(held.resource, ns)
-    return f"{ident[1]}" if ident else held.server_key
+    key = ours_key(held.resource, ns)
+    return key[1] if key else held.server_key
 
 
 def find_withdrawn(sender: Sender, addressing: Addressing, *, delete: bool) -> list[Action]:
     """What --retire (or --delete-withdrawn) would do, one action per resource."""
     state = read_state(sender, addressing, withdrawn=True)
     ns = addressing.ns
-    current = {our_identifier(e.resource, ns) for e in addressing.export.entries}
+    current = {k for e in addressing.export.entries if (k := ours_key(e.resource, ns))}
     actions: list[Action] = []
     gone: list[Held] = []
     for resource_type in sorted(state.ours):
         for held in sorted(state.ours[resource_type], key=lambda h: h.server_key):
-            if our_identifier(held.resource, ns) in current:
+            if ours_key(held.resource, ns) in current:
                 continue
             gone.append(held)
     for held in gone:

@@ -16,7 +16,7 @@ import java.util.Map;
  * java -jar ivig-hapi-server.jar --port 8080 [--fhir-version R5|R4B|R4] [--data-dir DIR]
  *      [--require-token-file FILE] [--host 127.0.0.1]
  *      [--max-transaction-entries N] [--client-id-strategy ALPHANUMERIC|ANY|NOT_ALLOWED]
- *      [--no-suppress-unchanged]
+ *      [--no-suppress-unchanged] [--max-request-bytes N] [--runtime-settings]
  * </pre>
  *
  * One FHIR version per process. Without --data-dir the H2 database lives in memory and
@@ -59,6 +59,8 @@ public final class HapiServerApplication {
 		props.put("ivig.hapi.max-transaction-entries", options.maxTransactionEntries);
 		props.put("ivig.hapi.client-id-strategy", options.clientIdStrategy);
 		props.put("ivig.hapi.suppress-unchanged", options.suppressUnchanged);
+		props.put("ivig.hapi.max-request-bytes", options.maxRequestBytes);
+		props.put("ivig.hapi.runtime-settings", options.runtimeSettings);
 
 		Class<?> versionConfig = switch (options.fhirVersion) {
 			case "R4" -> R4Config.class;
@@ -79,7 +81,7 @@ public final class HapiServerApplication {
 		static final String USAGE = "usage: hapi-server --port N [--fhir-version R5|R4B|R4] [--data-dir DIR]"
 				+ " [--require-token-file FILE] [--host ADDR]"
 				+ " [--max-transaction-entries N] [--client-id-strategy ALPHANUMERIC|ANY|NOT_ALLOWED]"
-				+ " [--no-suppress-unchanged]";
+				+ " [--no-suppress-unchanged] [--max-request-bytes N] [--runtime-settings]";
 
 		int port = 8080;
 		String host = "127.0.0.1";
@@ -91,6 +93,9 @@ public final class HapiServerApplication {
 		int maxTransactionEntries;
 		String clientIdStrategy = "ALPHANUMERIC";
 		boolean suppressUnchanged = true;
+		long maxRequestBytes;
+		// POST /admin/settings changes the four habits above while the server runs (tests).
+		boolean runtimeSettings;
 
 		static ServerOptions parse(String[] args) throws Exception {
 			ServerOptions o = new ServerOptions();
@@ -143,6 +148,18 @@ public final class HapiServerApplication {
 						o.clientIdStrategy = v;
 					}
 					case "--no-suppress-unchanged" -> o.suppressUnchanged = false;
+					case "--runtime-settings" -> o.runtimeSettings = true;
+					case "--max-request-bytes" -> {
+						String v = value != null ? value : next(args, ++i, a);
+						try {
+							o.maxRequestBytes = Long.parseLong(v);
+						} catch (NumberFormatException e) {
+							throw new IllegalArgumentException(a + " needs a number, got " + v);
+						}
+						if (o.maxRequestBytes < 1) {
+							throw new IllegalArgumentException(a + " must be at least 1, got " + v);
+						}
+					}
 					case "--data-dir" -> o.dataDir = Path.of(value != null ? value : next(args, ++i, a));
 					case "--require-token-file" -> tokenFile = Path.of(value != null ? value : next(args, ++i, a));
 					default -> throw new IllegalArgumentException("unknown argument: " + args[i]);

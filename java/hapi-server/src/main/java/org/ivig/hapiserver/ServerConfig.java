@@ -32,6 +32,7 @@ import org.springframework.boot.autoconfigure.ImportAutoConfiguration;
 import org.springframework.boot.autoconfigure.context.PropertyPlaceholderAutoConfiguration;
 import org.springframework.boot.autoconfigure.web.embedded.EmbeddedWebServerFactoryCustomizerAutoConfiguration;
 import org.springframework.boot.autoconfigure.web.servlet.ServletWebServerFactoryAutoConfiguration;
+import org.springframework.boot.web.servlet.FilterRegistrationBean;
 import org.springframework.boot.web.servlet.ServletRegistrationBean;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
@@ -99,6 +100,32 @@ public class ServerConfig {
 		s.setPreExpandValueSets(false);
 		s.setMarkResourcesForReindexingUponSearchParameterChange(false);
 		return s;
+	}
+
+	@Bean
+	public ServerHabits serverHabits(JpaStorageSettings theStorageSettings,
+			@Value("${ivig.hapi.max-request-bytes:0}") long theMaxRequestBytes) {
+		return new ServerHabits(theStorageSettings, theMaxRequestBytes);
+	}
+
+	@Bean
+	public FilterRegistrationBean<ServerHabits.BodySizeFilter> bodySizeFilter(ServerHabits theHabits) {
+		FilterRegistrationBean<ServerHabits.BodySizeFilter> reg =
+				new FilterRegistrationBean<>(new ServerHabits.BodySizeFilter(theHabits));
+		reg.addUrlPatterns("/fhir/*");
+		reg.setName("bodySizeFilter");
+		return reg;
+	}
+
+	/** Only with --runtime-settings: a test server then stands for one server profile after another. */
+	@Bean
+	public ServletRegistrationBean<ServerHabits.SettingsServlet> settingsServlet(ServerHabits theHabits,
+			@Value("${ivig.hapi.runtime-settings:false}") boolean theEnabled) {
+		ServletRegistrationBean<ServerHabits.SettingsServlet> reg = new ServletRegistrationBean<>(
+				new ServerHabits.SettingsServlet(theHabits), "/admin/settings");
+		reg.setName("settingsServlet");
+		reg.setEnabled(theEnabled);
+		return reg;
 	}
 
 	@Bean
@@ -182,6 +209,11 @@ public class ServerConfig {
 		server.setImplementationDescription("ivig-fhir local HAPI FHIR JPA server (embedded H2)");
 		server.setDefaultResponseEncoding(EncodingEnum.JSON);
 		server.setETagSupport(ETagSupportEnum.ENABLED);
+		// The page sizes of HAPI's own starter server (hapi-fhir-jpaserver-starter application.yaml:
+		// default_page_size 20, max_page_size 200) rather than the JPA module's bare 10 / 50: what a
+		// hospital's HAPI answers, and 4x fewer round trips when an upload reads what it holds.
+		thePagingProvider.setDefaultPageSize(20);
+		thePagingProvider.setMaximumPageSize(200);
 		server.setPagingProvider(thePagingProvider);
 		server.registerProviders(theResourceProviders.createProviders());
 		server.registerProvider(theSystemProvider);
