@@ -9,6 +9,7 @@ cannot be evaluated are listed in `_invariant.KNOWN_SKIPS` with the reason.
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import functools
 from collections.abc import Callable, Mapping
@@ -120,10 +121,49 @@ def _no_trace(*args: Any, **kwargs: Any) -> None:
     """Some R5 constraints (dom-3, ref-1) call trace(); fhirpathpy would print to stdout."""
 
 
+class _Parsed:
+    """Parsed expressions: fhirpathpy's ANTLR parser takes 5-20 ms an expression, and a run
+    meets about a hundred, the same every run. The trees (plain dicts and lists) are kept in
+    the user cache (`ivig_fhir._cache`), keyed by the parser's version, and stored again when
+    a run parsed new ones."""
+
+    def __init__(self) -> None:
+        self.trees: dict[str, Any] | None = None
+        self.new = 0
+
+    def key(self) -> str:
+        from ivig_fhir import _cache
+
+        return _cache.key(*_cache.versions("fhirpathpy", "antlr4-python3-runtime"))
+
+    def get(self, expression: str) -> Any:
+        if self.trees is None:
+            from ivig_fhir import _cache
+
+            stored = _cache.read("fhirpath", self.key())
+            self.trees = stored if isinstance(stored, dict) else {}
+            atexit.register(self.save)
+        tree = self.trees.get(expression)
+        if not isinstance(tree, dict) or not isinstance(tree.get("children"), list):
+            tree = self.trees[expression] = parse(expression)
+            self.new += 1
+        return tree
+
+    def save(self) -> None:
+        if self.new and self.trees is not None:
+            from ivig_fhir import _cache
+
+            _cache.write("fhirpath", self.key(), self.trees)
+            self.new = 0
+
+
+_PARSED = _Parsed()
+
+
 @functools.cache
 def compiled(expression: str) -> Any:
-    """The parsed expression, cached for the process."""
-    return parse(expression)
+    """The parsed expression, from the user cache when an earlier run parsed it."""
+    return _PARSED.get(expression)
 
 
 # Resolves a reference string to a resource (dict) of the Bundle being validated; set by the
