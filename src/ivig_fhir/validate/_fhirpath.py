@@ -22,6 +22,7 @@ from fhirpathpy.engine.util import get_data, process_user_invocation_table
 from fhirpathpy.models import models
 from fhirpathpy.parser import parse
 
+from . import _fastpath
 from ._narrative import div_problems
 
 # The model fhirpathpy uses for type information (choice types, `is`, `ofType`).
@@ -204,6 +205,32 @@ def evaluate(
 
     Same as fhirpathpy.evaluate, minus the per-call work that does not change between calls
     (parsing, building the function table, converting the result back to JSON)."""
+    fast = _fast(expression)
+    if fast is not None:
+        try:
+            return fast([(node, base)], models[_MODELS[version]])
+        except _fastpath.Fallback:
+            pass
+    return evaluate_fhirpathpy(expression, node, base, resource=resource, root=root,
+                               version=version, extra_vars=extra_vars)
+
+
+@functools.cache
+def _fast(expression: str) -> _fastpath.Fn | None:
+    return _fastpath.compile_tree(compiled(expression))
+
+
+def evaluate_fhirpathpy(
+    expression: str,
+    node: Any,
+    base: str,
+    *,
+    resource: Any,
+    root: Any,
+    version: str,
+    extra_vars: Mapping[str, Any] | None = None,
+) -> list[Any]:
+    """`evaluate`, always by fhirpathpy (the tests hold `_fastpath` to it)."""
     # A resource goes in as plain JSON: fhirpathpy matches a leading type name
     # ("ClinicalUseDefinition.indication", as in cud-1) only against a raw resource's
     # resourceType; wrapped in a ResourceNode the path silently yields nothing.
