@@ -20,6 +20,9 @@ structure error; a meta.profile outside the definitions is a warning naming it (
 fails), and so is a version told from the content when it fits more than one of R4, R4B and
 R5, or a declared fhirVersion with no definitions here. Inputs past the limits of
 `ivig_fhir.limits` (file size, NDJSON line size, nesting depth) are refused, code `limit`.
+There is no limit on how many resources a run checks: NDJSON is streamed in batches of lines
+and large inputs are spread over every core with a bounded window of work (`validate_files`),
+so memory stays flat.
 
 Locations: `Problem.file`, `Problem.line` (JSON syntax errors; the NDJSON record; in a Bundle
 file, the line where the entry starts) and
@@ -52,7 +55,9 @@ from ivig_fhir.problems import Problem
 from . import (
     _binding,
     _bundle,
+    _codes,
     _extensions,
+    _fhirpath,
     _invariant,
     _json,
     _narrative,
@@ -466,8 +471,14 @@ def _run_task(task: Task) -> _FileResult | list[LineResult]:
     kind, file, batch = task
     fhir_version, extra_layers = _JOB
     if kind == "json":
-        return _check_json_file(Path(file), fhir_version, extra_layers)
-    return _check_lines(batch, file, fhir_version, extra_layers)
+        out: _FileResult | list[LineResult] = _check_json_file(Path(file), fhir_version,
+                                                               extra_layers)
+    else:
+        out = _check_lines(batch, file, fhir_version, extra_layers)
+    # A worker ends without running atexit: what it parsed reaches the user cache now.
+    _fhirpath.save_parsed()
+    _codes.ucum_problem.save()
+    return out
 
 
 def _batches(fh: Any) -> Iterator[list[tuple[int, bytes]]]:

@@ -161,6 +161,11 @@ class _Parsed:
 _PARSED = _Parsed()
 
 
+def save_parsed() -> None:
+    """Store newly parsed expressions in the user cache (done at exit too)."""
+    _PARSED.save()
+
+
 @functools.cache
 def compiled(expression: str) -> Any:
     """The parsed expression, from the user cache when an earlier run parsed it."""
