@@ -160,3 +160,36 @@ def test_cached_fhirpath_trees_are_what_the_parser_makes(cache_dir: Path) -> Non
     again = _fhirpath._Parsed()
     assert again.get(expression) == tree
     assert again.new == 1
+
+
+# --- start-up ---------------------------------------------------------------------------------
+
+_MODULES = """
+import sys
+from typer.testing import CliRunner
+from ivig_fhir.cli import app
+result = CliRunner().invoke(app, sys.argv[1:])
+assert result.exit_code in (0, 1), result.output
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["validate", "output/ivig-fhir-bundle.json"]])
+def test_a_command_imports_only_what_it_needs(args: list[str]) -> None:
+    """`validate` and `--help` load neither the FHIR models, nor the YAML reader and
+    jsonschema, nor the curated models of `build`."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run([sys.executable, "-c", _MODULES, *args], cwd=root, check=True,
+                         capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(root / "src")})
+    loaded = set(run.stdout.split())
+    assert "ivig_fhir.cli" in loaded
+    for heavy in ("fhir.resources", "jsonschema", "yaml", "ruamel", "ivig_fhir.mapping",
+                  "ivig_fhir.load.curated", "ivig_fhir.load.reader"):
+        assert heavy not in loaded, heavy
+    if args == ["--help"]:
+        assert "ivig_fhir.validate" not in loaded and "fhirpathpy" not in loaded
