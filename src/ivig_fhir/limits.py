@@ -45,8 +45,10 @@ exports come as several files, which a run takes in any number."""
 # window of work (a few batches per core), so memory does not grow with the input.
 
 MAX_PROBLEMS_PER_FILE = 1_000
-"""Problems reported for one NDJSON file; past it the rest is not checked (and said so).
-A 6 MB NDJSON file of empty objects otherwise yields 4 million problems, 1.2 GB and minutes."""
+"""Problems kept for one NDJSON file. Past it, the first line with an error ends the check of
+the file (and says so); warnings and notes are counted, not listed, and the check goes on (a
+large export repeats the same few). A 6 MB NDJSON file of empty objects otherwise yields 4
+million problems, 1.2 GB and minutes."""
 
 MAX_JSON_DEPTH = 64
 """Nesting of objects and arrays in one JSON document (the export's deepest is 17); deeper

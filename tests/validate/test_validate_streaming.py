@@ -86,6 +86,26 @@ def test_the_problem_limit_holds_with_several_processes(tmp_path: Path,
     assert max(p.line or 0 for p in one) < 200  # the rest of the file was not checked
 
 
+def test_past_the_problem_limit_warnings_are_counted_not_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(validate, "MAX_PROBLEMS_PER_FILE", 50)
+    f = tmp_path / "warned.ndjson"
+    # no narrative: one dom-6 warning a line, and no error
+    f.write_text("".join(json.dumps({"resourceType": "Basic", "code": {"text": "x"}}) + "\n"
+                         for _ in range(300)), encoding="utf-8")
+    problems = validate.validate_files([f], workers=1).problems
+    assert not any(p.is_error for p in problems)
+    unlisted = [p for p in problems if p.code == "problems-unlisted"]
+    assert len(problems) <= 53 and len(unlisted) == 1
+    assert unlisted[0].message.startswith("250 more warnings")
+    f.write_text(f.read_text() + '{"resourceType": "Basic"}\n' + f.read_text(),
+                 encoding="utf-8")
+    problems = validate.validate_files([f], workers=1).problems
+    limit = [p for p in problems if p.code == "limit"]
+    assert len(limit) == 1 and limit[0].line == 301  # the first error past the limit
+    assert max(p.line or 0 for p in problems) == 301
+
+
 def test_a_batch_holds_a_bounded_number_of_bytes(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(validate, "_BATCH_BYTES", 1_000)

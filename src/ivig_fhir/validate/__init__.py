@@ -320,8 +320,10 @@ LineResult = tuple[int, list[Problem], Told | None, str | None]
 
 
 class _NdjsonFile:
-    """The findings of one NDJSON file as its lines' results come in, in line order: past
-    MAX_PROBLEMS_PER_FILE the rest is not checked (`done`)."""
+    """The findings of one NDJSON file as its lines' results come in, in line order. Past
+    MAX_PROBLEMS_PER_FILE problems, warnings and notes are counted, not kept (a large export
+    repeats the same few), and the first line with an error ends the check (`done`): memory
+    stays bounded either way."""
 
     def __init__(self, file: str, versions: set[str]) -> None:
         self.file = file
@@ -329,18 +331,22 @@ class _NdjsonFile:
         self.problems: list[Problem] = []
         self.notes = _Notes()
         self.done = False
+        self.unlisted = 0
 
     def add(self, results: Iterable[LineResult]) -> None:
         for n, found, told, version in results:
             if self.done:
                 return
             if len(self.problems) >= MAX_PROBLEMS_PER_FILE:
-                self.problems.append(Problem(
-                    self.file, n, None, "", f"more than {MAX_PROBLEMS_PER_FILE:,} problems in "
-                    "this file (limit MAX_PROBLEMS_PER_FILE): the rest of it was not checked",
-                    "fatal", "json", "limit"))
-                self.done = True
-                return
+                if any(p.is_error for p in found):
+                    self.problems.append(Problem(
+                        self.file, n, None, "", f"more than {MAX_PROBLEMS_PER_FILE:,} problems "
+                        "in this file (limit MAX_PROBLEMS_PER_FILE): the rest of it was not "
+                        "checked", "fatal", "json", "limit"))
+                    self.done = True
+                    return
+                self.unlisted += len(found)
+                found = []
             self.problems += found
             if told is not None:
                 self.notes.add(*told)
@@ -348,7 +354,11 @@ class _NdjsonFile:
                 self.versions.add(version)
 
     def result(self) -> list[Problem]:
-        return sorted(self.problems + self.notes.problems(self.file), key=_key)
+        unlisted = [Problem(self.file, None, None, "", f"{self.unlisted:,} more warnings and "
+                            f"notes past the first {MAX_PROBLEMS_PER_FILE:,} problems of this "
+                            "file are not listed (limit MAX_PROBLEMS_PER_FILE)", "warning",
+                            "json", "problems-unlisted")] if self.unlisted else []
+        return sorted(self.problems + self.notes.problems(self.file), key=_key) + unlisted
 
 
 def _check_lines(batch: Sequence[tuple[int, bytes]], file: str, fhir_version: str | None,
