@@ -528,6 +528,8 @@ def workers_for(files: Sequence[Path]) -> int:
     cores = os.cpu_count() or 1
     if cores < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return 1
+    if len(files) == 1 and files[0].suffix.lower() != ".ndjson":
+        return 1  # one task: a pool would only add its start-up
     size = 0
     for f in files:
         with contextlib.suppress(OSError):
