@@ -37,17 +37,18 @@ MAX_NDJSON_LINE_BYTES = 16 * 1024 * 1024
 """One NDJSON line, i.e. one resource (NDJSON files are read line by line, never whole)."""
 
 MAX_NDJSON_FILE_BYTES = 256 * 1024 * 1024
-"""One NDJSON file: streamed, so memory stays bounded, but validating more would take minutes
-(the whole export as NDJSON is under 1 MB)."""
+"""One NDJSON file. It is streamed in batches of lines (memory stays flat whatever its size:
+see `ivig_fhir.validate`), so this bounds time, not memory: a few minutes on two cores. Larger
+exports come as several files, which a run takes in any number."""
 
-MAX_RESOURCES_PER_RUN = 2_500
-"""Resources one `validate` run checks, Bundle entries and NDJSON lines included (the export
-has 281). Validation takes about 20 ms a resource (1,124 in 22 s), so a run stays near a
-minute."""
+# No limit on the resources one run checks: NDJSON lines and files go through a bounded
+# window of work (a few batches per core), so memory does not grow with the input.
 
 MAX_PROBLEMS_PER_FILE = 1_000
-"""Problems reported for one NDJSON file; past it the rest is not checked (and said so).
-A 6 MB NDJSON file of empty objects otherwise yields 4 million problems, 1.2 GB and minutes."""
+"""Problems kept for one NDJSON file. Past it, the first line with an error ends the check of
+the file (and says so); warnings and notes are counted, not listed, and the check goes on (a
+large export repeats the same few). A 6 MB NDJSON file of empty objects otherwise yields 4
+million problems, 1.2 GB and minutes."""
 
 MAX_JSON_DEPTH = 64
 """Nesting of objects and arrays in one JSON document (the export's deepest is 17); deeper

@@ -31,12 +31,15 @@ are further held to the tabular conventions of the release:
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from ivig_fhir.load.curated import At, Coding, Concept, Curated, QuantityValue, Range, walk
 from ivig_fhir.problems import Problem
 from ivig_fhir.terminology import icd10cm
 from ivig_fhir.terminology.systems import ATC, CVX, EDQM, ICD10CM, NAMES, RXNORM, SNOMED
 from ivig_fhir.validate._codes import ucum_problem
+
+if TYPE_CHECKING:  # the curated models import pydantic: not needed by `validate`
+    from ivig_fhir.load.curated import At, Coding, Concept, Curated
 
 LAYER = "terminology"
 
@@ -276,6 +279,8 @@ def _verhoeff_valid(number: str) -> bool:
 
 
 def check_units(curated: Curated) -> list[Problem]:
+    from ivig_fhir.load.curated import QuantityValue, Range, walk
+
     problems = []
     for fact in walk(curated):
         if not isinstance(fact, Range | QuantityValue):

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ivig_fhir.definitions import Definitions, load
-from ivig_fhir.load.curated import Curated
 from ivig_fhir.problems import Problem
 from ivig_fhir.terminology.check import code_findings
 from ivig_fhir.terminology.systems import ATC, CVX, EDQM, ICD10CM, NAMES, RXNORM, SNOMED, UCUM
+
+if TYPE_CHECKING:  # the curated models import pydantic: not needed by `validate`
+    from ivig_fhir.load.curated import Curated
 
 LAYER = "terminology"
 _HL7_PREFIXES = ("http://hl7.org/fhir/", "http://terminology.hl7.org/CodeSystem/")

@@ -20,6 +20,9 @@ structure error; a meta.profile outside the definitions is a warning naming it (
 fails), and so is a version told from the content when it fits more than one of R4, R4B and
 R5, or a declared fhirVersion with no definitions here. Inputs past the limits of
 `ivig_fhir.limits` (file size, NDJSON line size, nesting depth) are refused, code `limit`.
+There is no limit on how many resources a run checks: NDJSON is streamed in batches of lines
+and large inputs are spread over every core with a bounded window of work (`validate_files`),
+so memory stays flat.
 
 Locations: `Problem.file`, `Problem.line` (JSON syntax errors; the NDJSON record; in a Bundle
 file, the line where the entry starts) and
@@ -28,9 +31,13 @@ file, the line where the entry starts) and
 
 from __future__ import annotations
 
+import contextlib
 import json
+import multiprocessing
+import os
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,14 +49,15 @@ from ivig_fhir.limits import (
     MAX_NDJSON_FILE_BYTES,
     MAX_NDJSON_LINE_BYTES,
     MAX_PROBLEMS_PER_FILE,
-    MAX_RESOURCES_PER_RUN,
 )
 from ivig_fhir.problems import Problem
 
 from . import (
     _binding,
     _bundle,
+    _codes,
     _extensions,
+    _fhirpath,
     _invariant,
     _json,
     _narrative,
@@ -168,23 +176,6 @@ def validate_resource(
 
 
 @dataclass
-class _Budget:
-    """Resources a run may still check (MAX_RESOURCES_PER_RUN)."""
-
-    left: int = MAX_RESOURCES_PER_RUN
-
-    def take(self, count: int, file: str, line: int | None) -> Problem | None:
-        if count > self.left:
-            self.left = 0
-            return Problem(file, line, None, "", f"more than {MAX_RESOURCES_PER_RUN:,} "
-                           "resources in this run (limit MAX_RESOURCES_PER_RUN): "
-                           f"{'the rest of ' if line and line > 1 else ''}this file was not "
-                           "checked", "fatal", "json", "limit")
-        self.left -= count
-        return None
-
-
-@dataclass
 class Validation:
     """What `validate_files` found, which files it read (and of those, skipped) and the FHIR
     versions it used."""
@@ -203,22 +194,17 @@ def validate_bytes(
     extra_layers: Sequence[Layer] = (),
 ) -> list[Problem]:
     """Validate a JSON document, or NDJSON (one resource per line) when `file` ends .ndjson."""
-    return _validate_bytes(raw, file, fhir_version, extra_layers, set(), _Budget())
+    return _validate_bytes(raw, file, fhir_version, extra_layers, set())
 
 
 def _validate_bytes(raw: bytes, file: str, fhir_version: str | None,
-                    extra_layers: Sequence[Layer], versions: set[str],
-                    budget: _Budget) -> list[Problem]:
+                    extra_layers: Sequence[Layer], versions: set[str]) -> list[Problem]:
     if file.endswith(".ndjson"):
         lines = ((n, chunk) for n, chunk in enumerate(raw.split(b"\n"), start=1))
-        return _ndjson(lines, file, fhir_version, extra_layers, versions, budget)
+        return _ndjson(lines, file, fhir_version, extra_layers, versions)
     data, problems = _parse(raw, file, 0)
     if data is None:
         return problems
-    entries = data.get("entry") if isinstance(data, dict) else None
-    over = budget.take(1 + (len(entries) if isinstance(entries, list) else 0), file, 1)
-    if over:
-        return [over]
     notes = _Notes()
     found = problems + _one(data, file, fhir_version, extra_layers, None, versions, notes)
     if isinstance(data, dict) and data.get("resourceType") == "Bundle":
@@ -304,39 +290,96 @@ class _Notes:
         return out
 
 
+Told = tuple[int, str, tuple[str, ...], str]
+"""How a line's FHIR version was told from its content: (line, version, fits, unsupported)."""
+
+
+def _check_line(n: int, chunk: bytes, file: str, fhir_version: str | None,
+                extra_layers: Sequence[Layer]) -> tuple[list[Problem], Told | None, str | None]:
+    """One NDJSON line: its problems, how its version was told (when it had to be) and the
+    version used (None when nothing could be parsed)."""
+    if len(chunk) > MAX_NDJSON_LINE_BYTES:
+        return [Problem(file, n, None, "", f"line longer than {MAX_NDJSON_LINE_BYTES:,} bytes "
+                        "(limit MAX_NDJSON_LINE_BYTES): not checked", "fatal", "json",
+                        "limit")], None, None
+    data, found = _parse(chunk.rstrip(b"\r\n"), file, n - 1)
+    if data is None:
+        return found, None, None
+    if not isinstance(data, dict):
+        return found + _json.check(data, file=file, line=n), None, None
+    version, told = fhir_version, None
+    if version is None:
+        version, fits, unsupported = _detect(data)
+        told = (n, version, fits, unsupported)
+    return (found + validate_resource(data, file=file, fhir_version=version,
+                                      extra_layers=extra_layers, line=n),
+            told, normalize_version(version).upper())
+
+
+LineResult = tuple[int, list[Problem], Told | None, str | None]
+
+
+class _NdjsonFile:
+    """The findings of one NDJSON file as its lines' results come in, in line order. Past
+    MAX_PROBLEMS_PER_FILE problems, warnings and notes are counted, not kept (a large export
+    repeats the same few), and the first line with an error ends the check (`done`): memory
+    stays bounded either way."""
+
+    def __init__(self, file: str, versions: set[str]) -> None:
+        self.file = file
+        self.versions = versions
+        self.problems: list[Problem] = []
+        self.notes = _Notes()
+        self.done = False
+        self.unlisted = 0
+
+    def add(self, results: Iterable[LineResult]) -> None:
+        for n, found, told, version in results:
+            if self.done:
+                return
+            if len(self.problems) >= MAX_PROBLEMS_PER_FILE:
+                if any(p.is_error for p in found):
+                    self.problems.append(Problem(
+                        self.file, n, None, "", f"more than {MAX_PROBLEMS_PER_FILE:,} problems "
+                        "in this file (limit MAX_PROBLEMS_PER_FILE): the rest of it was not "
+                        "checked", "fatal", "json", "limit"))
+                    self.done = True
+                    return
+                self.unlisted += len(found)
+                found = []
+            self.problems += found
+            if told is not None:
+                self.notes.add(*told)
+            if version is not None:
+                self.versions.add(version)
+
+    def result(self) -> list[Problem]:
+        unlisted = [Problem(self.file, None, None, "", f"{self.unlisted:,} more warnings and "
+                            f"notes past the first {MAX_PROBLEMS_PER_FILE:,} problems of this "
+                            "file are not listed (limit MAX_PROBLEMS_PER_FILE)", "warning",
+                            "json", "problems-unlisted")] if self.unlisted else []
+        return sorted(self.problems + self.notes.problems(self.file), key=_key) + unlisted
+
+
+def _check_lines(batch: Sequence[tuple[int, bytes]], file: str, fhir_version: str | None,
+                 extra_layers: Sequence[Layer]) -> list[LineResult]:
+    return [(n, *_check_line(n, chunk, file, fhir_version, extra_layers))
+            for n, chunk in batch if chunk.strip()]
+
+
 def _ndjson(lines: Iterable[tuple[int, bytes]], file: str, fhir_version: str | None,
-            extra_layers: Sequence[Layer], versions: set[str],
-            budget: _Budget) -> list[Problem]:
-    problems: list[Problem] = []
-    notes = _Notes()
+            extra_layers: Sequence[Layer], versions: set[str]) -> list[Problem]:
+    found = _NdjsonFile(file, versions)
     for n, chunk in lines:
-        if not chunk.strip():
-            continue
-        if len(problems) >= MAX_PROBLEMS_PER_FILE:
-            problems.append(Problem(file, n, None, "", f"more than {MAX_PROBLEMS_PER_FILE:,} "
-                                    "problems in this file (limit MAX_PROBLEMS_PER_FILE): the "
-                                    "rest of it was not checked", "fatal", "json", "limit"))
+        found.add(_check_lines([(n, chunk)], file, fhir_version, extra_layers))
+        if found.done:
             break
-        over = budget.take(1, file, n)
-        if over:
-            problems.append(over)
-            break
-        if len(chunk) > MAX_NDJSON_LINE_BYTES:
-            problems.append(Problem(file, n, None, "", f"line longer than "
-                                    f"{MAX_NDJSON_LINE_BYTES:,} bytes (limit "
-                                    "MAX_NDJSON_LINE_BYTES): not checked", "fatal", "json",
-                                    "limit"))
-            continue
-        data, found = _parse(chunk.rstrip(b"\r\n"), file, n - 1)
-        problems += found
-        if data is not None:
-            problems += _one(data, file, fhir_version, extra_layers, n, versions, notes)
-    return sorted(problems + notes.problems(file), key=_key)
+    return found.result()
 
 
-def _stream_lines(fh: Any) -> Iterable[tuple[int, bytes]]:
+def _stream_lines(fh: Any) -> Iterator[tuple[int, bytes]]:
     """Lines of an open binary file, each read at most MAX_NDJSON_LINE_BYTES + 1 at a time: a
-    longer line is yielded cut (and refused by `_ndjson`), the rest of it skipped."""
+    longer line is yielded cut (and refused by `_check_line`), the rest of it skipped."""
     n = 0
     while True:
         chunk = fh.readline(MAX_NDJSON_LINE_BYTES + 1)
@@ -362,54 +405,200 @@ def _input_files(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
+@dataclass
+class _FileResult:
+    problems: list[Problem] = field(default_factory=list)
+    versions: set[str] = field(default_factory=set)
+    skipped: bool = False
+
+
+def _refused(f: Path, message: str, code: str) -> _FileResult:
+    return _FileResult([Problem(str(f), None, None, "", message, "fatal", "json", code)])
+
+
+def _opened(f: Path) -> tuple[Any, _FileResult | None]:
+    """The open file, or why it is not read (not a regular file, past its size limit)."""
+    ndjson = f.suffix.lower() == ".ndjson"
+    limit, name = ((MAX_NDJSON_FILE_BYTES, "MAX_NDJSON_FILE_BYTES") if ndjson
+                   else (MAX_JSON_FILE_BYTES, "MAX_JSON_FILE_BYTES"))
+    try:
+        info = f.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return None, _refused(f, "not a regular file: not checked", "unreadable")
+        if info.st_size > limit:
+            return None, _refused(f, f"{info.st_size:,} bytes, larger than {limit:,} (limit "
+                                  f"{name}): not checked; split the file", "limit")
+        return f.open("rb"), None
+    except OSError as e:
+        return None, _refused(f, f"cannot read: {e.strerror or e}", "unreadable")
+
+
+def _check_json_file(f: Path, fhir_version: str | None,
+                     extra_layers: Sequence[Layer]) -> _FileResult:
+    """One *.json file, read whole (it is at most MAX_JSON_FILE_BYTES)."""
+    fh, refused = _opened(f)
+    if refused is not None:
+        return refused
+    try:
+        with fh:
+            raw = fh.read(MAX_JSON_FILE_BYTES + 1)
+    except OSError as e:
+        return _refused(f, f"cannot read: {e.strerror or e}", "unreadable")
+    if len(raw) > MAX_JSON_FILE_BYTES:
+        return _refused(f, f"larger than {MAX_JSON_FILE_BYTES:,} bytes (limit "
+                        "MAX_JSON_FILE_BYTES): not checked", "limit")
+    if _is_export_manifest(raw):
+        # `validate output/` is what a newcomer types: the export's own manifest is no FHIR,
+        # and no finding either.
+        return _FileResult([Problem(str(f), None, None, "", "the manifest of an ivig-fhir "
+                                    "export, not FHIR: skipped", "information", "json",
+                                    "manifest-skipped")], skipped=True)
+    result = _FileResult()
+    result.problems = _validate_bytes(raw, str(f), fhir_version, extra_layers, result.versions)
+    return result
+
+
+# --- many files and long streams on every core ------------------------------------------------
+#
+# The work is one ordered stream of tasks: a whole *.json file, or a batch of NDJSON lines. A
+# process pool (forked, so the workers share the parent's loaded definitions and layers) runs
+# them, at most _WINDOW_PER_WORKER tasks per worker ahead of the results the parent has merged:
+# memory stays bounded whatever the size of the input (a task holds at most _BATCH_BYTES of
+# lines, plus one line of up to MAX_NDJSON_LINE_BYTES), and time grows linearly with it.
+
+_BATCH_LINES = 200
+_BATCH_BYTES = 4 * 1024 * 1024
+_WINDOW_PER_WORKER = 4
+_POOL_MIN_BYTES = 2 * 1024 * 1024
+"""Input below this is checked in this process: forking the workers costs more than it saves
+(the export, 0.9 MB, is one Bundle whose rules span its entries anyway)."""
+
+Task = tuple[str, str, Sequence[tuple[int, bytes]]]  # ("json"|"lines", file, lines)
+_JOB: tuple[str | None, Sequence[Layer]] = (None, ())  # set before the workers fork
+
+
+def _run_task(task: Task) -> _FileResult | list[LineResult]:
+    kind, file, batch = task
+    fhir_version, extra_layers = _JOB
+    if kind == "json":
+        out: _FileResult | list[LineResult] = _check_json_file(Path(file), fhir_version,
+                                                               extra_layers)
+    else:
+        out = _check_lines(batch, file, fhir_version, extra_layers)
+    # A worker ends without running atexit: what it parsed reaches the user cache now.
+    _fhirpath.save_parsed()
+    _codes.ucum_problem.save()
+    return out
+
+
+def _batches(fh: Any) -> Iterator[list[tuple[int, bytes]]]:
+    batch: list[tuple[int, bytes]] = []
+    size = 0
+    for n, chunk in _stream_lines(fh):
+        batch.append((n, chunk))
+        size += len(chunk)
+        if len(batch) >= _BATCH_LINES or size >= _BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def bounded_map(fn: Callable[[Task], Any], tasks: Iterable[Task], pool: Any | None,
+                window: int) -> Iterator[tuple[Task, Any]]:
+    """(task, fn(task)) over tasks, in order; with a pool at most `window` tasks are taken
+    from `tasks` ahead of the results yielded (which bounds the memory the tasks hold)."""
+    if pool is None:
+        for task in tasks:
+            yield task, fn(task)
+        return
+    pending: deque[tuple[Task, Any]] = deque()
+    for task in tasks:
+        pending.append((task, pool.apply_async(fn, (task,))))
+        if len(pending) >= window:
+            done, out = pending.popleft()
+            yield done, out.get()
+    while pending:
+        done, out = pending.popleft()
+        yield done, out.get()
+
+
+def workers_for(files: Sequence[Path]) -> int:
+    """Processes to use: every core when the input is large enough to pay for them."""
+    cores = os.cpu_count() or 1
+    if cores < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if len(files) == 1 and files[0].suffix.lower() != ".ndjson":
+        return 1  # one task: a pool would only add its start-up
+    size = 0
+    for f in files:
+        with contextlib.suppress(OSError):
+            size += f.stat().st_size
+        if size >= _POOL_MIN_BYTES:
+            return cores
+    return 1
+
+
 def validate_files(
     paths: Sequence[Path],
     *,
     fhir_version: str | None = None,
     extra_layers: Sequence[Layer] = (),
+    workers: int | None = None,
 ) -> Validation:
     """Validate files (*.json, *.ndjson); a directory means the files in it, recursively.
-    NDJSON is read line by line; a file past the limits is refused (code `limit`)."""
+    NDJSON is streamed line by line; a file past the limits is refused (code `limit`). Large
+    inputs are checked by `workers` processes (default: every core, see `workers_for`); the
+    findings are the same either way."""
+    global _JOB
     result = Validation(files=_input_files(paths))
-    budget = _Budget()
-    for f in result.files:
-        def refused(message: str, code: str, f: Path = f) -> None:
-            result.problems.append(Problem(str(f), None, None, "", message, "fatal", "json",
-                                           code))
-        ndjson = f.suffix.lower() == ".ndjson"
-        limit, name = ((MAX_NDJSON_FILE_BYTES, "MAX_NDJSON_FILE_BYTES") if ndjson
-                       else (MAX_JSON_FILE_BYTES, "MAX_JSON_FILE_BYTES"))
-        try:
-            info = f.stat()
-            if not stat.S_ISREG(info.st_mode):
-                refused("not a regular file: not checked", "unreadable")
+    if workers is None:
+        workers = workers_for(result.files)
+    found: dict[str, list[Problem]] = {}  # by file, put together in the files' order
+    ndjson: dict[str, _NdjsonFile] = {}
+
+    def tasks() -> Iterator[Task]:
+        for f in result.files:
+            if f.suffix.lower() != ".ndjson":
+                yield ("json", str(f), ())
                 continue
-            if info.st_size > limit:
-                refused(f"{info.st_size:,} bytes, larger than {limit:,} (limit {name}): not "
-                        "checked; split the file", "limit")
+            fh, refused = _opened(f)
+            if refused is not None:
+                found.setdefault(str(f), []).extend(refused.problems)
                 continue
-            with f.open("rb") as fh:
-                if ndjson:
-                    result.problems += _ndjson(_stream_lines(fh), str(f), fhir_version,
-                                               extra_layers, result.versions, budget)
-                    continue
-                raw = fh.read(limit + 1)
-        except OSError as e:
-            refused(f"cannot read: {e.strerror or e}", "unreadable")
-            continue
-        if len(raw) > limit:
-            refused(f"larger than {limit:,} bytes (limit {name}): not checked", "limit")
-            continue
-        if _is_export_manifest(raw):
-            # `validate output/` is what a newcomer types: the export's own manifest is no
-            # FHIR, and no finding either.
-            result.skipped.append(f)
-            result.problems.append(Problem(str(f), None, None, "", "the manifest of an "
-                                           "ivig-fhir export, not FHIR: skipped",
-                                           "information", "json", "manifest-skipped"))
-            continue
-        result.problems += _validate_bytes(raw, str(f), fhir_version, extra_layers,
-                                           result.versions, budget)
+            state = ndjson[str(f)] = _NdjsonFile(str(f), result.versions)
+            try:
+                with fh:
+                    for batch in _batches(fh):
+                        if state.done:
+                            break  # past MAX_PROBLEMS_PER_FILE: the rest is not read
+                        yield ("lines", str(f), batch)
+            except OSError as e:
+                state.problems.append(Problem(str(f), None, None, "", "cannot read: "
+                                              f"{e.strerror or e}", "fatal", "json",
+                                              "unreadable"))
+
+    _JOB = (fhir_version, tuple(extra_layers))
+    pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
+    try:
+        for (kind, file, _), out in bounded_map(_run_task, tasks(), pool,
+                                                workers * _WINDOW_PER_WORKER):
+            if kind == "lines":
+                ndjson[file].add(out)
+                continue
+            found.setdefault(file, []).extend(out.problems)
+            result.versions |= out.versions
+            if out.skipped:
+                result.skipped.append(Path(file))
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        _JOB = (None, ())
+    for file, state in ndjson.items():
+        found.setdefault(file, []).extend(state.result())
+    for f in dict.fromkeys(map(str, result.files)):
+        result.problems += found.get(f, [])
     return result
 
 

@@ -20,29 +20,81 @@ QUANTITY_TYPES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration"})
 
 
 @cache
-def _ucum_parser() -> Any:
-    # ucumvert's own grammar and parser settings (as ucumvert.get_ucum_parser), without
-    # importing the package: its __init__ imports pint, a third of a second per start-up.
+def _ucum_grammar() -> str:
     from importlib.util import find_spec
     from pathlib import Path
-
-    from lark import Lark
 
     spec = find_spec("ucumvert")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("ucumvert is not installed")
     grammar = Path(next(iter(spec.submodule_search_locations))) / "ucum_grammar.lark"
-    return Lark(grammar.read_text(encoding="utf-8"), start="main_term", strict=True)
+    return grammar.read_text(encoding="utf-8")
 
 
-def ucum_problem(unit: str) -> str | None:
-    """None when `unit` is a valid UCUM unit, else why not."""
+@cache
+def _ucum_parser() -> Any:
+    # ucumvert's own grammar and parser settings (as ucumvert.get_ucum_parser), without
+    # importing the package: its __init__ imports pint, a third of a second per start-up.
+    from lark import Lark
+
+    return Lark(_ucum_grammar(), start="main_term", strict=True)
+
+
+_MAX_UNITS_KEPT = 10_000
+
+
+class _UnitVerdicts:
+    """What the grammar said of each unit seen, kept in the user cache (`ivig_fhir._cache`)
+    under the grammar's text and lark's version: building the Earley parser costs about
+    0.2 s a run, and a run meets the same few dozen units every time."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str | None] | None = None
+        self.new = 0
+
+    def key(self) -> str:
+        from ivig_fhir import _cache
+
+        return _cache.key(_ucum_grammar(), *_cache.versions("lark"))
+
+    def __call__(self, unit: str) -> str | None:
+        if self.seen is None:
+            import atexit
+
+            from ivig_fhir import _cache
+
+            stored = _cache.read("ucum", self.key())
+            self.seen = {u: v for u, v in stored.items()
+                         if isinstance(u, str) and (v is None or isinstance(v, str))} \
+                if isinstance(stored, dict) else {}
+            atexit.register(self.save)
+        if unit in self.seen:
+            return self.seen[unit]
+        verdict = _parse_unit(unit)
+        if len(self.seen) < _MAX_UNITS_KEPT:  # memory stays bounded on any input
+            self.seen[unit] = verdict
+            self.new += 1
+        return verdict
+
+    def save(self) -> None:
+        if self.new and self.seen is not None:
+            from ivig_fhir import _cache
+
+            _cache.write("ucum", self.key(), self.seen)
+            self.new = 0
+
+
+def _parse_unit(unit: str) -> str | None:
     try:
         _ucum_parser().parse(unit)
     except Exception as exc:  # lark raises several error types; any of them means invalid
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return f"'{unit}' is not a valid UCUM unit ({first})"
     return None
+
+
+ucum_problem = _UnitVerdicts()
+"""None when a unit is a valid UCUM unit, else why not."""
 
 
 def currency_problem(code: str) -> str | None:

@@ -9,6 +9,7 @@ cannot be evaluated are listed in `_invariant.KNOWN_SKIPS` with the reason.
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import functools
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from fhirpathpy.engine.util import get_data, process_user_invocation_table
 from fhirpathpy.models import models
 from fhirpathpy.parser import parse
 
+from . import _fastpath
 from ._narrative import div_problems
 
 # The model fhirpathpy uses for type information (choice types, `is`, `ofType`).
@@ -120,10 +122,54 @@ def _no_trace(*args: Any, **kwargs: Any) -> None:
     """Some R5 constraints (dom-3, ref-1) call trace(); fhirpathpy would print to stdout."""
 
 
+class _Parsed:
+    """Parsed expressions: fhirpathpy's ANTLR parser takes 5-20 ms an expression, and a run
+    meets about a hundred, the same every run. The trees (plain dicts and lists) are kept in
+    the user cache (`ivig_fhir._cache`), keyed by the parser's version, and stored again when
+    a run parsed new ones."""
+
+    def __init__(self) -> None:
+        self.trees: dict[str, Any] | None = None
+        self.new = 0
+
+    def key(self) -> str:
+        from ivig_fhir import _cache
+
+        return _cache.key(*_cache.versions("fhirpathpy", "antlr4-python3-runtime"))
+
+    def get(self, expression: str) -> Any:
+        if self.trees is None:
+            from ivig_fhir import _cache
+
+            stored = _cache.read("fhirpath", self.key())
+            self.trees = stored if isinstance(stored, dict) else {}
+            atexit.register(self.save)
+        tree = self.trees.get(expression)
+        if not isinstance(tree, dict) or not isinstance(tree.get("children"), list):
+            tree = self.trees[expression] = parse(expression)
+            self.new += 1
+        return tree
+
+    def save(self) -> None:
+        if self.new and self.trees is not None:
+            from ivig_fhir import _cache
+
+            _cache.write("fhirpath", self.key(), self.trees)
+            self.new = 0
+
+
+_PARSED = _Parsed()
+
+
+def save_parsed() -> None:
+    """Store newly parsed expressions in the user cache (done at exit too)."""
+    _PARSED.save()
+
+
 @functools.cache
 def compiled(expression: str) -> Any:
-    """The parsed expression, cached for the process."""
-    return parse(expression)
+    """The parsed expression, from the user cache when an earlier run parsed it."""
+    return _PARSED.get(expression)
 
 
 # Resolves a reference string to a resource (dict) of the Bundle being validated; set by the
@@ -164,6 +210,32 @@ def evaluate(
 
     Same as fhirpathpy.evaluate, minus the per-call work that does not change between calls
     (parsing, building the function table, converting the result back to JSON)."""
+    fast = _fast(expression)
+    if fast is not None:
+        try:
+            return fast([(node, base)], models[_MODELS[version]])
+        except _fastpath.Fallback:
+            pass
+    return evaluate_fhirpathpy(expression, node, base, resource=resource, root=root,
+                               version=version, extra_vars=extra_vars)
+
+
+@functools.cache
+def _fast(expression: str) -> _fastpath.Fn | None:
+    return _fastpath.compile_tree(compiled(expression))
+
+
+def evaluate_fhirpathpy(
+    expression: str,
+    node: Any,
+    base: str,
+    *,
+    resource: Any,
+    root: Any,
+    version: str,
+    extra_vars: Mapping[str, Any] | None = None,
+) -> list[Any]:
+    """`evaluate`, always by fhirpathpy (the tests hold `_fastpath` to it)."""
     # A resource goes in as plain JSON: fhirpathpy matches a leading type name
     # ("ClinicalUseDefinition.indication", as in cud-1) only against a raw resource's
     # resourceType; wrapped in a ResourceNode the path silently yields nothing.
