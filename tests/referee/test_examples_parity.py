@@ -9,41 +9,40 @@ Per file, the verdicts are compared: does the file have an error (severity error
 Every disagreement is listed below by name with its reason and asserted exactly, so a fix (or a
 new miss) shows up.
 
-The referee over a whole package takes over an hour on this machine (~1.8 s a file, 2,800
-files a package), so the test takes a deterministic sample: the files whose name's sha256
-falls in 1/SAMPLE_EVERY of the range, smaller than MAX_BYTES (R5: 107 files, R4B: 90). Cold,
-the two referee runs took 3.0 and 3.3 minutes here (2 cores shared with other jobs); warm, the
-test only runs ivig-fhir (R4B ~15 s, R5 ~2-5 min: a few StructureDefinitions dominate).
-The packages are
-fetched with `npm pack` into the cache ($IVIG_FHIR_CACHE, else ~/.cache/ivig-fhir), the
-referee runs ONCE per package over the whole sample, and its verdicts are cached under the
-package's sha256, the referee's version and the sample rule, so a re-run only runs ivig-fhir.
+The engine's verdicts are recorded in the repository (tests/referee/verdicts/<package>.json.gz,
+written by scripts/referee-verdicts), keyed by the package's sha256, the referee's version (a
+hash of java/referee's pom and sources) and the file list: the referee takes 2-3 s a file on
+this machine (2 cores shared), hours for the ~2,830 files of a package. The files go in a fixed
+order (by the sha256 of the name, the few over 1 MB last) and the record holds the longest
+prefix of that order the engine has done: a deterministic sample, whose size the test prints.
+When the record's key does not match (another referee or package), the test falls back to
+running the referee itself on a smaller sample (1/SAMPLE_EVERY of the files, under
+LARGE_BYTES) and caches that under the same key in the user's cache. The test prints where the
+verdicts came from. ivig-fhir itself always runs, over every file of the record, in a process
+pool (one worker per core).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
-import subprocess
-import tarfile
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+import examples
 import pytest
 
 from ivig_fhir.validate import validate_bytes
 
 pytestmark = pytest.mark.java
 
-ROOT = Path(__file__).resolve().parents[2]
-REFEREE = ROOT / "scripts" / "referee"
-PACKAGES = {"R5": ("hl7.fhir.r5.examples", "5.0.0"), "R4B": ("hl7.fhir.r4b.examples", "4.3.0")}
 SAMPLE_EVERY = 28
-MAX_BYTES = 1_000_000
 FN_LIMIT = 0.02
-_ABORTED = "referee: validation aborted"
 FP_LIMIT = 0.003
 
 # Files the engine rejects and ivig-fhir passes, with why.
@@ -53,56 +52,61 @@ FALSE_NEGATIVES: dict[str, str] = {}
 FALSE_POSITIVES: dict[str, str] = {}
 
 
-def _cache() -> Path:
-    base = os.environ.get("IVIG_FHIR_CACHE")
-    return Path(base) if base else Path.home() / ".cache" / "ivig-fhir"
-
-
-def _package(name: str, version: str) -> Path:
-    folder = _cache() / "npm"
-    tgz = folder / f"{name}-{version}.tgz"
-    if not tgz.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "pack", "--silent", f"{name}@{version}"], cwd=folder,
-                       check=True, stdout=subprocess.DEVNULL, timeout=600)
-    return tgz
-
-
 def _in_sample(name: str) -> bool:
     return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % SAMPLE_EVERY == 0
 
 
-def _extract(tgz: Path, into: Path) -> list[Path]:
-    """The sampled example files of the package, written under `into`."""
-    out = []
-    with tarfile.open(tgz, "r:gz") as tar:
-        for m in tar.getmembers():
-            parts = m.name.split("/")
-            if (len(parts) != 2 or not m.isfile() or not parts[1].endswith(".json")
-                    or parts[1] in ("package.json", ".index.json") or m.size > MAX_BYTES
-                    or not _in_sample(parts[1])):
-                continue
-            f = tar.extractfile(m)
-            assert f is not None
-            target = into / parts[1]
-            target.write_bytes(f.read())
-            out.append(target)
-    return sorted(out)
+@dataclass(frozen=True)
+class Engine:
+    files: list[str]
+    verdicts: dict[str, list[str]]  # file -> the engine's errors
+    source: str  # where the verdicts came from, for the reader
 
 
-def _referee_version() -> str:
-    """What decides the referee's verdicts: its module's pom and sources."""
-    h = hashlib.sha256()
-    module = ROOT / "java" / "referee"
-    for f in sorted([module / "pom.xml", *(module / "src").rglob("*")]):
-        if f.is_file():
-            h.update(f.relative_to(module).as_posix().encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()[:16]
+def _recorded(version: str, tgz: Path, members: list[str]) -> Engine | None:
+    name, _ = examples.PACKAGES[version]
+    path = examples.VERDICTS / f"{name}.json.gz"
+    if not path.is_file():
+        return None
+    record = json.loads(gzip.decompress(path.read_bytes()))
+    files: list[str] = record["files"]
+    if record["key"] != examples.key(tgz) or files != members[:len(files)]:
+        return None
+    return Engine(files, record["verdicts"],
+                  f"{path.relative_to(examples.ROOT)}: {len(files)} of {len(members)} files, "
+                  f"recorded on {record['recorded']} with referee {record['referee']}")
 
 
-def _errors(outcome: dict[str, Any]) -> list[str]:
-    return [f"{' '.join(i.get('expression', []))}: {i.get('diagnostics', '')}"[:300]
-            for i in outcome.get("issue", []) if i.get("severity") in ("error", "fatal")]
+def _run_engine(version: str, tgz: Path, members: list[str], into: Path) -> Engine:
+    files = [m for m in members if _in_sample(m)]
+    key = f"{examples.key(tgz)}-every{SAMPLE_EVERY}"
+    cached = examples.cache() / "referee-verdicts" / f"{key}.json"
+    note = (f"the referee run here on 1/{SAMPLE_EVERY} of the files ({len(files)}); the "
+            f"record in {examples.VERDICTS.relative_to(examples.ROOT)} does not match (re-run "
+            f"scripts/referee-verdicts)")
+    if cached.is_file():
+        data: dict[str, list[str]] = json.loads(cached.read_text(encoding="utf-8"))
+        if sorted(data) == sorted(files):
+            return Engine(files, data, f"{note}; cached in {cached}")
+    paths = examples.extract(tgz, into, set(files))
+    verdicts = examples.run_referee(version, [paths[f] for f in files])
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(verdicts, indent=1, sort_keys=True), encoding="utf-8")
+    return Engine(files, verdicts, note)
+
+
+def _ivig_errors(job: tuple[str, list[str]]) -> dict[str, list[str]]:
+    version, paths = job
+    out = {}
+    for p in map(Path, paths):
+        found = validate_bytes(p.read_bytes(), file=p.name, fhir_version=version)
+        out[p.name] = [f.render() for f in found if f.is_error]
+    return out
+
+
+def _chunks(items: list[str], n: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
 
 
 @dataclass(frozen=True)
@@ -111,10 +115,11 @@ class Parity:
     files: list[str]
     engine: dict[str, list[str]]  # file -> the engine's errors
     ivig: dict[str, list[str]]  # file -> ivig-fhir's errors
+    source: str  # where the engine's verdicts came from
 
     def aborted(self) -> list[str]:
         """Files the engine could not validate (a crash inside HAPI is not a verdict)."""
-        return [f for f in self.files if any(_ABORTED in e for e in self.engine[f])]
+        return [f for f in self.files if any(examples.ABORTED in e for e in self.engine[f])]
 
     def judged(self) -> list[str]:
         aborted = set(self.aborted())
@@ -130,37 +135,23 @@ class Parity:
         return [f for f in self.judged() if self.ivig[f] and not self.engine[f]]
 
 
-def _engine_verdicts(version: str, tgz: Path, files: list[Path]) -> dict[str, list[str]]:
-    sha = hashlib.sha256(tgz.read_bytes()).hexdigest()
-    key = f"{tgz.stem}-{sha[:16]}-referee-{_referee_version()}-every{SAMPLE_EVERY}-max{MAX_BYTES}"
-    cached = _cache() / "referee-verdicts" / f"{key}.json"
-    if cached.is_file():
-        data: dict[str, list[str]] = json.loads(cached.read_text(encoding="utf-8"))
-        if sorted(data) == sorted(f.name for f in files):
-            return data
-    run = subprocess.run([str(REFEREE), "--fhir-version", version, *map(str, files)],
-                         capture_output=True, text=True, check=False, timeout=3600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    by_path = {Path(r["file"]).resolve(): r["outcome"] for r in json.loads(run.stdout)["results"]}
-    verdicts = {f.name: _errors(by_path[f.resolve()]) for f in files}
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(verdicts, indent=1, sort_keys=True), encoding="utf-8")
-    return verdicts
-
-
-@pytest.fixture(scope="module", params=sorted(PACKAGES))
-def parity(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Parity:
+@pytest.fixture(scope="module", params=sorted(examples.PACKAGES))
+def parity(request: pytest.FixtureRequest) -> Iterator[Parity]:
     version: str = request.param
-    name, pkg_version = PACKAGES[version]
-    tgz = _package(name, pkg_version)
-    files = _extract(tgz, tmp_path_factory.mktemp(f"examples-{version}"))
-    assert len(files) > 50, f"the sample of {name} has only {len(files)} files"
-    engine = _engine_verdicts(version, tgz, files)
-    ivig = {}
-    for f in files:
-        found = validate_bytes(f.read_bytes(), file=f.name, fhir_version=version)
-        ivig[f.name] = [p.render() for p in found if p.is_error]
-    return Parity(version, [f.name for f in files], engine, ivig)
+    name, pkg_version = examples.PACKAGES[version]
+    tgz = examples.package(name, pkg_version)
+    members = examples.members(tgz)
+    with tempfile.TemporaryDirectory(prefix=f"examples-{version}-") as tmp:
+        engine = _recorded(version, tgz, members) or _run_engine(version, tgz, members,
+                                                                 Path(tmp))
+        assert len(engine.files) > 50, f"only {len(engine.files)} files of {name}"
+        paths = examples.extract(tgz, Path(tmp), set(engine.files))
+        ivig: dict[str, list[str]] = {}
+        jobs = [(version, [str(paths[f]) for f in chunk]) for chunk in _chunks(engine.files, 20)]
+        with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            for found in pool.map(_ivig_errors, jobs):
+                ivig.update(found)
+        yield Parity(version, engine.files, engine.verdicts, ivig, engine.source)
 
 
 def _label(p: Parity, name: str) -> str:
@@ -192,7 +183,8 @@ def test_false_positives_are_the_listed_ones(parity: Parity) -> None:
 def test_rates_hold(parity: Parity) -> None:
     rejected = parity.rejected_by_engine()
     fn, fp = parity.false_negatives(), parity.false_positives()
-    print(f"\n{parity.version}: {len(parity.files)} files ({len(parity.aborted())} the engine "
+    print(f"\n{parity.version}: engine verdicts from {parity.source}"
+          f"\n{parity.version}: {len(parity.files)} files ({len(parity.aborted())} the engine "
           f"could not validate: {', '.join(parity.aborted()) or 'none'}), "
           f"engine rejects {len(rejected)}; "
           f"false negatives {len(fn)} ({len(fn) / max(len(rejected), 1):.1%}), "

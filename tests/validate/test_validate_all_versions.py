@@ -235,10 +235,57 @@ def test_meta_profile_in_hl7_namespace_that_does_not_exist_is_an_error() -> None
     assert codes(errors(res)) == ["profile-unknown"]
 
 
-def test_narrative_links_that_resolve_nowhere_are_a_warning() -> None:
+def test_narrative_links_that_resolve_nowhere_are_an_error() -> None:
+    # As in the HL7 engine (hl7.fhir.r5.examples MedicinalProductDefinition-drug-and-device-
+    # complete links #liquidItem, which exists nowhere): an anchor, or any element's id, is a
+    # target.
     div = ('<div xmlns="http://www.w3.org/1999/xhtml"><a href="#top">up</a> <a href="#nowhere">'
-           'x</a> <a name="top">t</a></div>')
-    res = basic(text={"status": "generated", "div": div})
+           'x</a> <a href="#c1">code</a> <a name="top">t</a></div>')
+    res = basic(text={"status": "generated", "div": div},
+                code={"id": "c1", "text": "a code"})
     found = [p for p in validate_resource(res, file="t.json", fhir_version="R5")
              if p.code == "narrative-link"]
-    assert [(p.severity, "#nowhere" in p.message) for p in found] == [("warning", True)]
+    assert [(p.severity, "#nowhere" in p.message) for p in found] == [("error", True)]
+
+
+def _hl7_code_system(**extra: Any) -> dict[str, Any]:
+    return {"resourceType": "CodeSystem", "id": "x", "url": "http://hl7.org/fhir/x",
+            "name": "X", "status": "draft", "content": "complete",
+            "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/structuredefinition-wg",
+                           "valueCode": "pc"}], **extra}
+
+
+@pytest.mark.parametrize("version", ["R5", "R4B"])
+def test_hl7_work_group_names_the_publisher(version: str) -> None:
+    assert errors(_hl7_code_system(publisher="HL7 International / Patient Care"), version) == []
+    # As the engine: a publisher in the "X / Y" form must be the work group's; another form
+    # is only a warning.
+    assert codes(errors(_hl7_code_system(publisher="Health Level Seven, Inc / openEHR"),
+                        version)) == ["work-group-publisher"]
+    assert errors(_hl7_code_system(publisher="HL7 (FHIR Project)"), version) == []
+    bad_wg = _hl7_code_system(publisher="HL7 International / Patient Care")
+    bad_wg["extension"][0]["valueCode"] = "nosuchgroup"
+    # (its binding to the work group code system may say so too)
+    assert "work-group-unknown" in codes(errors(bad_wg, version))
+
+
+@pytest.mark.parametrize("version", ["R5", "R4B"])
+def test_canonical_target_profile_must_be_a_canonical_resource(version: str) -> None:
+    core = "http://hl7.org/fhir/StructureDefinition/"
+
+    def profile(target: str) -> dict[str, Any]:
+        return {"resourceType": "StructureDefinition", "url": "http://example.org/sd",
+                "name": "X", "status": "draft", "kind": "resource", "abstract": False,
+                "type": "PlanDefinition", "baseDefinition": core + "PlanDefinition",
+                "derivation": "constraint", "differential": {"element": [
+                    {"id": "PlanDefinition.subject[x]", "path": "PlanDefinition.subject[x]",
+                     "type": [{"code": "canonical", "targetProfile": [core + target]}]}]}}
+
+    assert codes(errors(profile("EvidenceVariable"), version)) == []
+    assert codes(errors(profile("MedicinalProductDefinition"), version)) == ["canonical-target"]
+
+
+@pytest.mark.parametrize("version", ["R5", "R4B"])
+def test_a_no_break_space_is_allowed_in_a_string(version: str) -> None:
+    # The definitions' string regex is Java's, where \S (not whitespace) is ASCII-only.
+    assert errors(basic(code={"text": "ends with a no-break space\u00a0"}), version) == []

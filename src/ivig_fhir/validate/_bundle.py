@@ -21,6 +21,16 @@ ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _REL = re.compile(r"^([A-Z][A-Za-z]+)/([^/?#]+)(?:/_history/[^/?#]+)?$")
 _ABS_REST = re.compile(r"^(https?://.+)/([A-Z][A-Za-z]+)/([^/?#]+)(?:/_history/[^/?#]+)?$")
 _TX = ("transaction", "batch")
+_HTTP = re.compile(r"^https?://")
+_ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
+
+
+def _entry_full_url(loc: str, entries: list[Any]) -> str:
+    """The fullUrl of the Bundle entry `loc` lies in, or ""."""
+    m = _ENTRY.match(loc)
+    entry = entries[int(m.group(1))] if m and int(m.group(1)) < len(entries) else None
+    url = entry.get("fullUrl") if isinstance(entry, dict) else None
+    return url if isinstance(url, str) else ""
 _ABSOLUTE = re.compile(r"^[a-z][a-z0-9+.-]*:\S+$")
 # A conditional reference (Type?search): resolved by the server inside a transaction or batch.
 _CONDITIONAL = re.compile(r"^[A-Z][A-Za-z]+\?\S+$")
@@ -191,6 +201,15 @@ def _references(walk: Walk, bundle: tuple[list[Any], dict[str, Any]] | None, fil
         m = _REL.match(ref)
         if m:
             if f"{m.group(1)}/{m.group(2)}" in index or _by_base(ref, index):
+                continue
+            entry_url = _entry_full_url(node.loc, _entries_list)
+            if bundle_type not in ("document", "message") and _HTTP.match(entry_url):
+                # Relative to the entry's server base (its absolute fullUrl), the reference
+                # names a resource on that server which the Bundle need not carry: the HL7
+                # engine accepts it.
+                out.append(_p(file, line, loc, f"reference {ref} points outside the Bundle "
+                              f"(on the server of {entry_url})", "external-reference",
+                              "warning"))
                 continue
             out.append(_p(file, line, loc, f"reference {ref} does not resolve to an entry of the"
                           f" Bundle (no {m.group(1)} with id {m.group(2)!r})",
