@@ -289,3 +289,15 @@ def test_canonical_target_profile_must_be_a_canonical_resource(version: str) -> 
 def test_a_no_break_space_is_allowed_in_a_string(version: str) -> None:
     # The definitions' string regex is Java's, where \S (not whitespace) is ASCII-only.
     assert errors(basic(code={"text": "ends with a no-break space\u00a0"}), version) == []
+
+
+@pytest.mark.parametrize("version", ["R5", "R4B"])
+def test_base64_with_spaces_is_invalid_but_line_breaks_are_not(version: str) -> None:
+    # R4B Media-example: the HL7 engine rejects a space ("Illegal base64 character 20").
+    data = base64.b64encode(b"hello world, hello world").decode()
+    ref = {"resourceType": "DocumentReference", "id": "d", "text": DIV, "status": "current",
+           "content": [{"attachment": {"contentType": "text/plain",
+                                       "data": data[:16] + "\n" + data[16:]}}]}
+    assert errors(ref, version) == []
+    ref["content"][0]["attachment"]["data"] = data[:16] + "    " + data[16:]
+    assert "invalid-base64" in codes(errors(ref, version))

@@ -36,7 +36,9 @@ from ivig_fhir.problems import Problem, Severity
 from ._walk import Node, Walk
 
 LAYER = "structure"
-_SPACE = re.compile(r"\s+")
+# Line breaks (MIME-style base64) are dropped before decoding; a space is not base64, and the
+# HL7 engine rejects it ("Illegal base64 character 20", R4B Media-example).
+_LINE_BREAKS = re.compile(r"[\r\n]+")
 _CORE = "http://hl7.org/fhir/StructureDefinition/"
 _WG = _CORE + "structuredefinition-wg"
 # HL7's work groups by the code of the structuredefinition-wg extension, as the HL7 engine
@@ -74,7 +76,7 @@ _ANCHOR = re.compile(r"""\b(?:id|name)\s*=\s*["']([^"']+)["']""")
 
 def _decode(text: str) -> bytes | None:
     try:
-        return base64.b64decode(_SPACE.sub("", text), validate=True)
+        return base64.b64decode(_LINE_BREAKS.sub("", text), validate=True)
     except (binascii.Error, ValueError):
         return None
 
