@@ -301,3 +301,35 @@ def test_base64_with_spaces_is_invalid_but_line_breaks_are_not(version: str) -> 
     assert errors(ref, version) == []
     ref["content"][0]["attachment"]["data"] = data[:16] + "    " + data[16:]
     assert "invalid-base64" in codes(errors(ref, version))
+
+
+@pytest.mark.parametrize("version", ["R5", "R4B"])
+def test_what_the_engine_accepts_in_the_official_examples(version: str) -> None:
+    # R5 ResearchSubject-example-crossover-placebo-to-drug: a bare token is a relative URL.
+    token = basic(subject={"reference": "example-ctgov-study-record"})
+    assert errors(token, version) == []
+    assert [p.severity for p in validate_resource(token, file="t.json", fhir_version=version)
+            if p.code == "invalid-reference"] == ["warning"]
+    assert codes(errors(basic(subject={"reference": "the IVIG product"}), version)) == [
+        "invalid-reference"]
+    # R5 Medication-med0301: an element with only an id.
+    assert errors(basic(identifier=[{"id": "123456789"}]), version) == []
+    # TestScript examples: "xml" / "json" for their MIME types.
+    script = {"resourceType": "TestScript", "id": "t", "text": DIV, "name": "T",
+              "status": "draft", "url": "http://example.org/t",
+              "setup": {"action": [{"operation": {"accept": "xml", "encodeRequestUrl": True}}]}}
+    if version == "R5":
+        script["setup"]["action"][0]["operation"].update(
+            {"encodeRequestUrl": True, "method": "get"})
+    found = [p for p in errors(script, version) if "MIME" in p.message]
+    assert found == []
+
+
+@pytest.mark.parametrize("version", ["R5", "R4B"])
+def test_an_hl7_implementation_guide_states_status_and_work_group(version: str) -> None:
+    ig = {"resourceType": "ImplementationGuide", "id": "ig", "text": DIV,
+          "url": "http://hl7.org/fhir/us/x", "name": "X", "status": "draft",
+          "packageId": "hl7.fhir.us.x", "fhirVersion": ["5.0.0" if version == "R5" else "4.3.0"]}
+    assert codes(errors(ig, version)) == ["hl7-guide-extension", "hl7-guide-extension"]
+    ig["url"] = "http://example.org/fhir/x"
+    assert errors(ig, version) == []

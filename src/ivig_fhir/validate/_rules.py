@@ -9,6 +9,8 @@ on the walk's nodes. Layer `structure`.
   (structuredefinition-wg) names a known one, and a publisher written as "X / Y" is
   "HL7 International / <the group's name>" (as the engine: an error, a warning if the
   publisher has no "/");
+- ImplementationGuide published by HL7 (url under http://hl7.org/fhir/): states its standards
+  status and work group in their extensions;
 - StructureDefinition: a `canonical` element's targetProfile names a canonical resource
   type (one with `url` and `version`), not e.g. MedicinalProductDefinition;
 - ConceptMap: source and target codes exist in their FHIR code systems (where the extract
@@ -158,6 +160,9 @@ class _Rules:
             self.work_group(node, wgs[0].get("valueCode"))
         if node.type == "StructureDefinition":
             self.canonical_targets(node)
+        if (node.type == "ImplementationGuide" and isinstance(res.get("url"), str)
+                and res["url"].startswith("http://hl7.org/fhir/")):
+            self.hl7_guide(node)
         meta = res.get("meta")
         profiles = meta.get("profile") if isinstance(meta, dict) else None
         for i, url in enumerate(profiles if isinstance(profiles, list) else ()):
@@ -184,6 +189,16 @@ class _Rules:
                          "offline: the resource was checked against the base "
                          f"{node.type} definition only", "profile-not-checked", "warning")
 
+
+    def hl7_guide(self, node: Node) -> None:
+        """An implementation guide HL7 publishes (url under http://hl7.org/fhir/) states its
+        standards status and its work group in extensions, as the engine requires."""
+        have = {e.get("url") for e in _items(node.value.get("extension")) if isinstance(e, dict)}
+        for url, what in ((_CORE + "structuredefinition-standards-status", "standards status"),
+                          (_WG, "owning work group")):
+            if url not in have:
+                self.problem(node.loc, f"an HL7 implementation guide states its {what} in the "
+                             f"extension {url}", "hl7-guide-extension")
 
     def work_group(self, node: Node, code: Any) -> None:
         if not isinstance(code, str):
