@@ -51,6 +51,10 @@ FALSE_NEGATIVES: dict[str, str] = {}
 # Files ivig-fhir rejects and the engine passes, with why.
 FALSE_POSITIVES: dict[str, str] = {}
 
+# Versions where the listed misses still exceed the thresholds (issue 14 item 2 not met yet):
+# reported as an expected failure, and a failure once the rates do hold.
+RATES_NOT_MET: dict[str, str] = {}
+
 
 def _in_sample(name: str) -> bool:
     return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % SAMPLE_EVERY == 0
@@ -189,5 +193,8 @@ def test_rates_hold(parity: Parity) -> None:
           f"engine rejects {len(rejected)}; "
           f"false negatives {len(fn)} ({len(fn) / max(len(rejected), 1):.1%}), "
           f"false positives {len(fp)} ({len(fp) / len(parity.files):.2%})")
-    assert len(fn) <= FN_LIMIT * len(rejected)
-    assert len(fp) <= FP_LIMIT * len(parity.judged())
+    held = len(fn) <= FN_LIMIT * len(rejected) and len(fp) <= FP_LIMIT * len(parity.judged())
+    if parity.version in RATES_NOT_MET:
+        assert not held, f"the rates hold for {parity.version} now: remove it from RATES_NOT_MET"
+        pytest.xfail(RATES_NOT_MET[parity.version])
+    assert held

@@ -206,10 +206,10 @@ def _references(walk: Walk, bundle: tuple[list[Any], dict[str, Any]] | None, fil
             if f"{m.group(1)}/{m.group(2)}" in index or _by_base(ref, index):
                 continue
             entry_url = _entry_full_url(node.loc, _entries_list)
-            if bundle_type not in ("document", "message") and _HTTP.match(entry_url):
-                # Relative to the entry's server base (its absolute fullUrl), the reference
-                # names a resource on that server which the Bundle need not carry: the HL7
-                # engine accepts it.
+            if bundle_type in ("history", "searchset") and _HTTP.match(entry_url):
+                # A server's answer: relative to the entry's server base (its absolute
+                # fullUrl), the reference names a resource on that server which the Bundle
+                # need not carry (R4B Bundle-fdd78223-...: the HL7 engine accepts it).
                 out.append(_p(file, line, loc, f"reference {ref} points outside the Bundle "
                               f"(on the server of {entry_url})", "external-reference",
                               "warning"))

@@ -36,9 +36,7 @@ def _ele1(node: Node) -> bool:
     if isinstance(v, dict):
         # "resourceType" is a child too where it is an element (R5 Consent.provision); on a
         # resource's root ele-1 does not apply.
-        # An element with only an id passes too: the engine accepts one (R5 Medication-
-        # med0301: `"identifier": [{"id": "123456789"}]`).
-        return bool(v)
+        return any(k != "id" for k in v)
     return v is not None
 
 
