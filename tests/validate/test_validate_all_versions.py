@@ -301,6 +301,10 @@ def test_base64_with_spaces_is_invalid_but_line_breaks_are_not(version: str) -> 
     assert errors(ref, version) == []
     ref["content"][0]["attachment"]["data"] = data[:16] + "    " + data[16:]
     assert "invalid-base64" in codes(errors(ref, version))
+    # R4B Binary-example: a base64Binary outside an Attachment may hold spaces.
+    binary = {"resourceType": "Binary", "id": "b", "contentType": "text/plain",
+              "data": data[:16] + "    " + data[16:]}
+    assert errors(binary, version) == []
 
 
 @pytest.mark.parametrize("version", ["R5", "R4B"])

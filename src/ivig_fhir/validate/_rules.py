@@ -38,8 +38,10 @@ from ivig_fhir.problems import Problem, Severity
 from ._walk import Node, Walk
 
 LAYER = "structure"
-# Line breaks (MIME-style base64) are dropped before decoding; a space is not base64, and the
-# HL7 engine rejects it ("Illegal base64 character 20", R4B Media-example).
+_SPACE = re.compile(r"\s+")
+# In an Attachment only line breaks (MIME-style base64) are dropped before decoding: the HL7
+# engine decodes Attachment.data itself and rejects a space ("Illegal base64 character 20", R4B
+# Media-example), while a base64Binary elsewhere may hold any whitespace (R4B Binary-example).
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 _CORE = "http://hl7.org/fhir/StructureDefinition/"
 _WG = _CORE + "structuredefinition-wg"
@@ -76,9 +78,9 @@ _LOCAL_HREF = re.compile(r"""href\s*=\s*["']#([^"']+)["']""")
 _ANCHOR = re.compile(r"""\b(?:id|name)\s*=\s*["']([^"']+)["']""")
 
 
-def _decode(text: str) -> bytes | None:
+def _decode(text: str, spaces: re.Pattern[str] = _SPACE) -> bytes | None:
     try:
-        return base64.b64decode(_LINE_BREAKS.sub("", text), validate=True)
+        return base64.b64decode(spaces.sub("", text), validate=True)
     except (binascii.Error, ValueError):
         return None
 
@@ -125,6 +127,10 @@ class _Rules:
         raw = _decode(data)
         if raw is None:
             return  # the base64Binary rule reports it
+        if _decode(data, _LINE_BREAKS) is None:
+            self.problem(f"{node.loc}.data", "not valid base64 in an Attachment: only line "
+                         "breaks may separate its characters", "invalid-base64")
+            return
         size = att.get("size")
         if isinstance(size, int | str) and not isinstance(size, bool) and \
                 str(size).isdigit() and int(size) != len(raw):
