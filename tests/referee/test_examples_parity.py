@@ -69,6 +69,14 @@ FALSE_NEGATIVES: dict[str, str] = {
         "as warnings (its check only approximates the engine's reading of contexts)",
     "R4B/StructureMap-supplyrequest-transform.json": _STRUCTURE_MAP,
     "R4B/StructureMap-example.json": _STRUCTURE_MAP,
+    "R5/CodeSystem-fhir-types.json":
+        "scs-1 (nested concepts need hierarchyMeaning) is an invariant of the core profile "
+        "shareablecodesystem in its meta.profile: ivig-fhir checks a core profile's "
+        "cardinality only, not its invariants",
+    "R5/List-prognosis.json":
+        "the nested extension 'type' of family-member-history-genetics-parent has a required "
+        "binding to parent-relationship-codes, drawn from v3-RoleCode, which the offline "
+        "definitions cannot expand",
 }
 
 # Files ivig-fhir rejects and the engine passes, with why.
@@ -76,11 +84,22 @@ FALSE_POSITIVES: dict[str, str] = {
     "R4B/Bundle-b248b1b2-1686-4b94-9936-37d7a5f94b51.json": _UNRESOLVED,
     "R4B/Bundle-comprehensive-bone-marrow-report.json": _UNRESOLVED,
     "R4B/Bundle-bundle-response-medsallergies.json": _UNRESOLVED,
+    "R5/Bundle-b248b1b2-1686-4b94-9936-37d7a5f94b51.json": _UNRESOLVED,
+    "R5/Bundle-00b99077-2bda-436e-98cc-a4f65d6c2fe0.json": _UNRESOLVED,
+    "R5/Medication-med0301.json":
+        "an identifier with only an id: ele-1 as written fails it (children().count() > "
+        "id.count()) and tests/validate holds ivig-fhir to that; the engine accepts it, why "
+        "is not known yet",
 }
 
 # Versions where the listed misses still exceed the thresholds (issue 14 item 2 not met yet):
 # reported as an expected failure, and a failure once the rates do hold.
-RATES_NOT_MET: dict[str, str] = {}
+RATES_NOT_MET: dict[str, str] = {
+    "R5": "2 false negatives of 58 rejected (3.4%) and 3 false positives of 600 files (0.5%) "
+          "on the recorded sample",
+    "R4B": "4 false negatives of 68 rejected (5.9%) and 3 false positives of 750 files "
+           "(0.4%) on the recorded sample",
+}
 
 
 def _in_sample(name: str) -> bool:
