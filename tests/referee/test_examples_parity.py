@@ -242,5 +242,5 @@ def test_rates_hold(parity: Parity) -> None:
     held = len(fn) <= FN_LIMIT * len(rejected) and len(fp) <= FP_LIMIT * len(parity.judged())
     if parity.version in RATES_NOT_MET:
         assert not held, f"the rates hold for {parity.version} now: remove it from RATES_NOT_MET"
-        pytest.xfail(RATES_NOT_MET[parity.version])
+        pytest.xfail(f"{RATES_NOT_MET[parity.version]}; engine verdicts from {parity.source}")
     assert held
