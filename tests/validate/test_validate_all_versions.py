@@ -235,10 +235,118 @@ def test_meta_profile_in_hl7_namespace_that_does_not_exist_is_an_error() -> None
     assert codes(errors(res)) == ["profile-unknown"]
 
 
-def test_narrative_links_that_resolve_nowhere_are_a_warning() -> None:
+def test_narrative_links_that_resolve_nowhere_are_an_error() -> None:
+    # As in the HL7 engine (hl7.fhir.r5.examples MedicinalProductDefinition-drug-and-device-
+    # complete links #liquidItem, which exists nowhere): an anchor, or any element's id, is a
+    # target.
     div = ('<div xmlns="http://www.w3.org/1999/xhtml"><a href="#top">up</a> <a href="#nowhere">'
-           'x</a> <a name="top">t</a></div>')
-    res = basic(text={"status": "generated", "div": div})
+           'x</a> <a href="#c1">code</a> <a name="top">t</a></div>')
+    res = basic(text={"status": "generated", "div": div},
+                code={"id": "c1", "text": "a code"})
     found = [p for p in validate_resource(res, file="t.json", fhir_version="R5")
              if p.code == "narrative-link"]
-    assert [(p.severity, "#nowhere" in p.message) for p in found] == [("warning", True)]
+    assert [(p.severity, "#nowhere" in p.message) for p in found] == [("error", True)]
+
+
+def _hl7_code_system(**extra: Any) -> dict[str, Any]:
+    return {"resourceType": "CodeSystem", "id": "x", "url": "http://hl7.org/fhir/x",
+            "name": "X", "status": "draft", "content": "complete",
+            "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/structuredefinition-wg",
+                           "valueCode": "pc"}], **extra}
+
+
+@pytest.mark.parametrize("version", ["R5", "R4B"])
+def test_hl7_work_group_names_the_publisher(version: str) -> None:
+    assert errors(_hl7_code_system(publisher="HL7 International / Patient Care"), version) == []
+    # As the engine: a publisher in the "X / Y" form must be the work group's; another form
+    # is only a warning.
+    assert codes(errors(_hl7_code_system(publisher="Health Level Seven, Inc / openEHR"),
+                        version)) == ["work-group-publisher"]
+    assert errors(_hl7_code_system(publisher="HL7 (FHIR Project)"), version) == []
+    bad_wg = _hl7_code_system(publisher="HL7 International / Patient Care")
+    bad_wg["extension"][0]["valueCode"] = "nosuchgroup"
+    # (its binding to the work group code system may say so too)
+    assert "work-group-unknown" in codes(errors(bad_wg, version))
+
+
+@pytest.mark.parametrize("version", ["R5", "R4B"])
+def test_canonical_target_profile_must_be_a_canonical_resource(version: str) -> None:
+    core = "http://hl7.org/fhir/StructureDefinition/"
+
+    def profile(target: str) -> dict[str, Any]:
+        return {"resourceType": "StructureDefinition", "url": "http://example.org/sd",
+                "name": "X", "status": "draft", "kind": "resource", "abstract": False,
+                "type": "PlanDefinition", "baseDefinition": core + "PlanDefinition",
+                "derivation": "constraint", "differential": {"element": [
+                    {"id": "PlanDefinition.subject[x]", "path": "PlanDefinition.subject[x]",
+                     "type": [{"code": "canonical", "targetProfile": [core + target]}]}]}}
+
+    assert codes(errors(profile("EvidenceVariable"), version)) == []
+    assert codes(errors(profile("MedicinalProductDefinition"), version)) == ["canonical-target"]
+
+
+@pytest.mark.parametrize("version", ["R5", "R4B"])
+def test_a_no_break_space_is_allowed_in_a_string(version: str) -> None:
+    # The definitions' string regex is Java's, where \S (not whitespace) is ASCII-only.
+    assert errors(basic(code={"text": "ends with a no-break space\u00a0"}), version) == []
+
+
+@pytest.mark.parametrize("version", ["R5", "R4B"])
+def test_base64_with_spaces_is_invalid_but_line_breaks_are_not(version: str) -> None:
+    # R4B Media-example: the HL7 engine rejects a space ("Illegal base64 character 20").
+    data = base64.b64encode(b"hello world, hello world").decode()
+    ref = {"resourceType": "DocumentReference", "id": "d", "text": DIV, "status": "current",
+           "content": [{"attachment": {"contentType": "text/plain",
+                                       "data": data[:16] + "\n" + data[16:]}}]}
+    assert errors(ref, version) == []
+    ref["content"][0]["attachment"]["data"] = data[:16] + "    " + data[16:]
+    assert "invalid-base64" in codes(errors(ref, version))
+    # R4B Binary-example: a base64Binary outside an Attachment may hold spaces.
+    binary = {"resourceType": "Binary", "id": "b", "contentType": "text/plain",
+              "data": data[:16] + "    " + data[16:]}
+    assert errors(binary, version) == []
+
+
+@pytest.mark.parametrize("version", ["R5", "R4B"])
+def test_what_the_engine_accepts_in_the_official_examples(version: str) -> None:
+    # R5 ResearchSubject-example-crossover-placebo-to-drug: a bare token is a relative URL.
+    token = basic(subject={"reference": "example-ctgov-study-record"})
+    assert errors(token, version) == []
+    assert [p.severity for p in validate_resource(token, file="t.json", fhir_version=version)
+            if p.code == "invalid-reference"] == ["warning"]
+    assert codes(errors(basic(subject={"reference": "the IVIG product"}), version)) == [
+        "invalid-reference"]
+    # TestScript examples: "xml" / "json" for their MIME types.
+    script = {"resourceType": "TestScript", "id": "t", "text": DIV, "name": "T",
+              "status": "draft", "url": "http://example.org/t",
+              "setup": {"action": [{"operation": {"accept": "xml", "encodeRequestUrl": True}}]}}
+    if version == "R5":
+        script["setup"]["action"][0]["operation"].update(
+            {"encodeRequestUrl": True, "method": "get"})
+    found = [p for p in errors(script, version) if "MIME" in p.message]
+    assert found == []
+
+
+@pytest.mark.parametrize("version", ["R5", "R4B"])
+def test_an_hl7_implementation_guide_states_status_and_work_group(version: str) -> None:
+    ig = {"resourceType": "ImplementationGuide", "id": "ig", "text": DIV,
+          "url": "http://hl7.org/fhir/us/x", "name": "X", "status": "draft",
+          "packageId": "hl7.fhir.us.x", "fhirVersion": ["5.0.0" if version == "R5" else "4.3.0"]}
+    assert codes(errors(ig, version)) == ["hl7-guide-extension", "hl7-guide-extension"]
+    ig["url"] = "http://example.org/fhir/x"
+    assert errors(ig, version) == []
+
+
+def test_a_history_bundle_may_reference_its_servers_other_resources() -> None:
+    # R4B Bundle-fdd78223-f79f-43b4-8979-ad49d4ac248c, which the HL7 engine accepts.
+    enc = {"resourceType": "Encounter", "id": "2", "status": "finished",
+           "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                     "code": "AMB"},
+           "subject": {"reference": "Patient/123"}}
+    bundle = {"resourceType": "Bundle", "id": "h", "type": "history", "entry": [
+        {"fullUrl": "https://example.org/fhir/Encounter/2", "resource": enc,
+         "request": {"method": "PUT", "url": "Encounter/2"},
+         "response": {"status": "200"}}]}
+    found = validate_resource(bundle, file="t.json", fhir_version="R4B")
+    assert [(p.code, p.severity) for p in found if "Patient/123" in p.message] == [
+        ("external-reference", "warning")]

@@ -149,3 +149,40 @@ def test_no_constraint_of_our_types_fails_to_evaluate() -> None:
                  if "could not be evaluated" in p.message]
     assert found == []
     assert out.getvalue() == ""
+
+
+def _profile_with_codeable_reference(*, target: bool, binding: bool) -> dict[str, Any]:
+    reference: dict[str, Any] = {"code": "Reference"}
+    if target:
+        reference["targetProfile"] = ["http://hl7.org/fhir/StructureDefinition/Patient"]
+    concept: dict[str, Any] = {"id": "Observation.focus.concept",
+                               "path": "Observation.focus.concept",
+                               "type": [{"code": "CodeableConcept"}]}
+    if binding:
+        concept["binding"] = {"strength": "required",
+                              "valueSet": "http://hl7.org/fhir/ValueSet/observation-status"}
+    return {
+        "resourceType": "StructureDefinition", "url": "http://example.org/sd", "name": "X",
+        "status": "draft", "kind": "resource", "abstract": False, "type": "Observation",
+        "derivation": "constraint",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Observation",
+        "snapshot": {"element": [
+            {"id": "Observation", "path": "Observation"},
+            {"id": "Observation.focus", "path": "Observation.focus",
+             "type": [{"code": "CodeableReference"}]},
+            {"id": "Observation.focus.reference", "path": "Observation.focus.reference",
+             "type": [reference]},
+            concept]}}
+
+
+@pytest.mark.parametrize(("target", "binding"), [(True, True), (False, False), (True, False)])
+def test_sdf24_sdf25_shortcut_agrees_with_fhirpathpy(target: bool, binding: bool) -> None:
+    data = _profile_with_codeable_reference(target=target, binding=binding)
+    decided = {}
+    for node in nodes(data):
+        for c in node.constraints:
+            if c.key in ("sdf-24", "sdf-25"):
+                native = _invariant.passes(c, node, "r5")
+                assert native == _invariant.passes(c, node, "r5", native=False), c.key
+                decided[c.key] = native
+    assert decided == {"sdf-24": not target, "sdf-25": not binding}

@@ -52,8 +52,10 @@ def _external(node: Node, url: str, file: str, line: int | None) -> list[Problem
     system, problem = check
     if node.type in _STRING_TYPES:
         codes = [node.value] if isinstance(node.value, str) else []
-        if node.elem is not None and node.elem.path == "CapabilityStatement.format":
-            # "json", "xml" and "ttl" stand for their MIME types here (the element's definition).
+        if node.elem is not None and (node.elem.path == "CapabilityStatement.format"
+                                      or node.elem.path.startswith("TestScript.")):
+            # "json", "xml" and "ttl" stand for their MIME types here (CapabilityStatement's
+            # definition; the official TestScript examples use them, the engine accepts them).
             codes = [c for c in codes if c not in ("json", "xml", "ttl")]
     else:
         codes = [c["code"] for c in _codings(node.type, node.value) or ()

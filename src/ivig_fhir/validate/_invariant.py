@@ -97,12 +97,52 @@ def _low_le_high(node: Node) -> bool:
     return bool(low["value"] <= high["value"])
 
 
+def _element_types(e: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for t in e.get("type") or () if isinstance(t, dict)]
+
+
+def _no_typed_child_of_codeable_reference(type_code: str, suffix: str, needs: str
+                                          ) -> Callable[[Node], bool | None]:
+    """R5 sdf-24 / sdf-25: no element `X.reference` (a Reference with a target profile) or
+    `X.concept` (a bound CodeableConcept) where X is a CodeableReference element. fhirpathpy
+    runs the expression's inner `%context.element.where(...)` once per element: quadratic,
+    ~2 s on StructureDefinition-Observation, most of the time of the examples package."""
+    def check(node: Node) -> bool | None:
+        elements = node.value.get("element") if isinstance(node.value, dict) else None
+        if not isinstance(elements, list) or not all(isinstance(e, dict) for e in elements):
+            return None
+        reference_paths = {e.get("path") for e in elements
+                           if any(t.get("code") == "CodeableReference" for t in _element_types(e))}
+        for e in elements:
+            path, types = e.get("path"), _element_types(e)
+            if (isinstance(path, str) and path.endswith(suffix)
+                    and any(t.get("code") == type_code for t in types)
+                    and (any(t.get(needs) for t in types) if needs == "targetProfile"
+                         else needs in e)
+                    and path[:len(path) - len(suffix)] in reference_paths):
+                return False
+        return True
+    return check
+
+
 # Expressions (rather than keys) decided in Python: one key can be worded differently per
 # FHIR version, and only one wording may need help.
 NATIVE_EXPRESSIONS: Mapping[str, tuple[Callable[[Node], bool | None], str]] = {
     "low.empty() or high.empty() or (low <= high)": (
         _low_le_high, "R4B rng-2: fhirpathpy cannot order two Quantities (no FP_Quantity "
         "comparison); R5's rng-2 works through lowBoundary()/highBoundary()"),
+    "element.where(type.where(code='Reference').exists() and path.endsWith('.reference') and "
+    "type.targetProfile.exists() and (path.substring(0,$this.path.length()-10) in "
+    "%context.element.where(type.where(code='CodeableReference').exists()).path)).exists()"
+    ".not()": (
+        _no_typed_child_of_codeable_reference("Reference", ".reference", "targetProfile"),
+        "R5 sdf-24: quadratic in fhirpathpy"),
+    "element.where(type.where(code='CodeableConcept').exists() and path.endsWith('.concept') "
+    "and binding.exists() and (path.substring(0,$this.path.length()-8) in "
+    "%context.element.where(type.where(code='CodeableReference').exists()).path)).exists()"
+    ".not()": (
+        _no_typed_child_of_codeable_reference("CodeableConcept", ".concept", "binding"),
+        "R5 sdf-25: quadratic in fhirpathpy"),
 }
 
 _SEVERITY: Mapping[str, Severity] = {"error": "error", "warning": "warning"}

@@ -5,9 +5,18 @@ on the walk's nodes. Layer `structure`.
 - canonical: does not end in `|` (a version separator with no version);
 - Attachment: `size` is the length of the decoded `data`, `hash` its SHA-1 (base64);
 - contained: ids unique within the resource; one work group extension per resource;
+- HL7 work groups: a resource in HL7's namespace naming its work group
+  (structuredefinition-wg) names a known one, and a publisher written as "X / Y" is
+  "HL7 International / <the group's name>" (as the engine: an error, a warning if the
+  publisher has no "/");
+- ImplementationGuide published by HL7 (url under http://hl7.org/fhir/): states its standards
+  status and work group in their extensions;
+- StructureDefinition: a `canonical` element's targetProfile names a canonical resource
+  type (one with `url` and `version`), not e.g. MedicinalProductDefinition;
 - ConceptMap: source and target codes exist in their FHIR code systems (where the extract
   holds them);
-- narrative: `#` links point at an anchor in the narrative or a contained resource (warning);
+- narrative: `#` links point at an anchor in the narrative, a contained resource or an
+  element id (an error, as in the engine);
 - meta.profile: the base type itself is checked throughout; a core profile of the version
   (shareablecodesystem, vitalsigns, ...) for its stricter cardinality, and said so; a profile
   in HL7's namespace that the version does not define is an error (as in the engine); any
@@ -30,15 +39,48 @@ from ._walk import Node, Walk
 
 LAYER = "structure"
 _SPACE = re.compile(r"\s+")
+# In an Attachment only line breaks (MIME-style base64) are dropped before decoding: the HL7
+# engine decodes Attachment.data itself and rejects a space ("Illegal base64 character 20", R4B
+# Media-example), while a base64Binary elsewhere may hold any whitespace (R4B Binary-example).
+_LINE_BREAKS = re.compile(r"[\r\n]+")
 _CORE = "http://hl7.org/fhir/StructureDefinition/"
 _WG = _CORE + "structuredefinition-wg"
+# HL7's work groups by the code of the structuredefinition-wg extension, as the HL7 engine
+# (org.hl7.fhir.utilities.HL7WorkGroups, 6.7.9) knows them; a second accepted name after it.
+_WORK_GROUPS: Mapping[str, tuple[str, ...]] = {
+    "aid": ("Application Implementation and Design",), "arden": ("Arden Syntax",),
+    "brr": ("Biomedical Research and Regulation",),
+    "cbcc": ("Community Based Collaborative Care",), "cdamg": ("CDA Management Group",),
+    "cds": ("Clinical Decision Support",), "cg": ("Clinical Genomics",),
+    "cgp": ("Cross-Group Projects",), "cic": ("Clinical Interoperability Council",),
+    "cimi": ("Clinical Information Modeling Initiative",),
+    "claims": ("Payer/Provider Information Exchange Work Group",),
+    "cqi": ("Clinical Quality Information",), "dev": ("Health Care Devices",),
+    "ehr": ("Electronic Health Records",), "ec": ("Emergency Care",),
+    "fhir": ("FHIR Infrastructure",), "fmg": ("FHIR Management Group",),
+    "fm": ("Financial Management",), "hsi": ("Health Standards Integration",),
+    "hsswg": ("Human and Social Services",), "hta": ("Terminology Authority",),
+    "ictc": ("Conformance",), "ii": ("Imaging Integration",),
+    "inm": ("Infrastructure And Messaging",),
+    "its": ("Implementable Technology Specifications",), "lhs": ("Learning Health Systems",),
+    "mnm": ("Modeling and Methodology",), "mobile": ("Mobile Health",),
+    "oo": ("Orders and Observations",), "pa": ("Patient Administration",),
+    "pe": ("Patient Empowerment",), "pc": ("Patient Care",), "pher": ("Public Health",),
+    "phx": ("Pharmacy",), "sd": ("Structured Documents",), "sec": ("Security",),
+    "soa": ("Services Oriented Architecture",),
+    "ti": ("Terminology Infrastructure", "Vocabulary"),
+    "tsmg": ("Terminology Services Management Group (TSMG)",),
+    "us": ("US Realm Steering Committee",), "v2": ("V2 Management Group",),
+    "vocab": ("Terminology Infrastructure", "Vocabulary"),
+}
+_HL7_URLS = ("http://hl7.org/fhir/", "http://terminology.hl7.org/")
 _LOCAL_HREF = re.compile(r"""href\s*=\s*["']#([^"']+)["']""")
 _ANCHOR = re.compile(r"""\b(?:id|name)\s*=\s*["']([^"']+)["']""")
 
 
-def _decode(text: str) -> bytes | None:
+def _decode(text: str, spaces: re.Pattern[str] = _SPACE) -> bytes | None:
     try:
-        return base64.b64decode(_SPACE.sub("", text), validate=True)
+        return base64.b64decode(spaces.sub("", text), validate=True)
     except (binascii.Error, ValueError):
         return None
 
@@ -56,15 +98,15 @@ class _Rules:
                                 layer, code))
 
     def links(self, node: Node) -> None:
-        """`<a href="#x">` in a narrative points at an id or name in it, or a contained
-        resource. A warning: readers lose the link, the data is not wrong."""
+        """`<a href="#x">` in a narrative points at an id or name in it, or at the id of a
+        contained resource or of any element of the resource. An error, as in the HL7 engine
+        (Type_Specific_Checks_DT_XHTML_Resolve is a rule there)."""
         div = node.value
         targets = set(_ANCHOR.findall(div))
-        targets |= {c.get("id") for c in _items(node.resource.get("contained"))
-                    if isinstance(c, dict)}
+        _ids(node.resource, targets)
         for href in sorted(set(_LOCAL_HREF.findall(div)) - targets):
             self.problem(node.loc, f"narrative link #{href} points at nothing in the narrative "
-                         "or the contained resources", "narrative-link", "warning", "narrative")
+                         "or the resource", "narrative-link", "error", "narrative")
 
     def primitive(self, node: Node) -> None:
         v = node.value
@@ -85,6 +127,10 @@ class _Rules:
         raw = _decode(data)
         if raw is None:
             return  # the base64Binary rule reports it
+        if _decode(data, _LINE_BREAKS) is None:
+            self.problem(f"{node.loc}.data", "not valid base64 in an Attachment: only line "
+                         "breaks may separate its characters", "invalid-base64")
+            return
         size = att.get("size")
         if isinstance(size, int | str) and not isinstance(size, bool) and \
                 str(size).isdigit() and int(size) != len(raw):
@@ -116,6 +162,13 @@ class _Rules:
         if len(wgs) > 1:
             self.problem(f"{node.loc}.extension", f"{len(wgs)} workgroup extensions ({_WG}): a "
                          "resource has one responsible work group", "extension-cardinality")
+        elif wgs and isinstance(res.get("url"), str) and res["url"].startswith(_HL7_URLS):
+            self.work_group(node, wgs[0].get("valueCode"))
+        if node.type == "StructureDefinition":
+            self.canonical_targets(node)
+        if (node.type == "ImplementationGuide" and isinstance(res.get("url"), str)
+                and res["url"].startswith("http://hl7.org/fhir/")):
+            self.hl7_guide(node)
         meta = res.get("meta")
         profiles = meta.get("profile") if isinstance(meta, dict) else None
         for i, url in enumerate(profiles if isinstance(profiles, list) else ()):
@@ -142,6 +195,52 @@ class _Rules:
                          "offline: the resource was checked against the base "
                          f"{node.type} definition only", "profile-not-checked", "warning")
 
+
+    def hl7_guide(self, node: Node) -> None:
+        """An implementation guide HL7 publishes (url under http://hl7.org/fhir/) states its
+        standards status and its work group in extensions, as the engine requires."""
+        have = {e.get("url") for e in _items(node.value.get("extension")) if isinstance(e, dict)}
+        for url, what in ((_CORE + "structuredefinition-standards-status", "standards status"),
+                          (_WG, "owning work group")):
+            if url not in have:
+                self.problem(node.loc, f"an HL7 implementation guide states its {what} in the "
+                             f"extension {url}", "hl7-guide-extension")
+
+    def work_group(self, node: Node, code: Any) -> None:
+        if not isinstance(code, str):
+            return
+        names = _WORK_GROUPS.get(code)
+        if names is None:
+            self.problem(f"{node.loc}.extension", f"work group {code!r} (extension {_WG}) is "
+                         "not an HL7 work group", "work-group-unknown")
+            return
+        publisher = node.value.get("publisher")
+        expected = [f"HL7 International / {n}" for n in names]
+        if isinstance(publisher, str) and publisher not in expected:
+            # The engine insists only where the publisher already has the "X / Y" form.
+            self.problem(f"{node.loc}.publisher", f"work group {code!r} means the publisher "
+                         f"is {expected[0]!r}, not {publisher!r}", "work-group-publisher",
+                         "error" if "/" in publisher else "warning")
+
+    def canonical_targets(self, node: Node) -> None:
+        for part in ("snapshot", "differential"):
+            holder = node.value.get(part)
+            elements = holder.get("element") if isinstance(holder, dict) else None
+            for i, e in enumerate(elements if isinstance(elements, list) else ()):
+                for j, t in enumerate(_items(e.get("type")) if isinstance(e, dict) else ()):
+                    if not isinstance(t, dict) or t.get("code") != "canonical":
+                        continue
+                    for k, url in enumerate(_items(t.get("targetProfile"))):
+                        target = (self.defs.structure(url[len(_CORE):])
+                                  if isinstance(url, str) and url.startswith(_CORE) else None)
+                        if (target is None or target.kind != "resource" or target.abstract
+                                or (target.element(f"{target.type}.url") is not None
+                                and target.element(f"{target.type}.version") is not None)):
+                            continue
+                        self.problem(f"{node.loc}.{part}.element[{i}].type[{j}]"
+                                     f".targetProfile[{k}]", f"{url} is not a canonical "
+                                     f"resource: a canonical can only point at one",
+                                     "canonical-target")
 
     def concept_map(self, node: Node) -> None:
         """A ConceptMap's source and target codes exist in their code systems, where those are
@@ -198,6 +297,19 @@ class _Rules:
                 elif high == "0" and n:
                     self.problem(f"{node.loc}.{'.'.join(parts)}", f"{path} is not allowed by "
                                  f"profile {name}", "profile-cardinality")
+
+
+def _ids(v: Any, out: set[str]) -> None:
+    """Every `id` in a resource (its elements' and its contained resources')."""
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if k == "id" and isinstance(x, str):
+                out.add(x)
+            elif isinstance(x, (dict, list)):
+                _ids(x, out)
+    elif isinstance(v, list):
+        for x in v:
+            _ids(x, out)
 
 
 def _items(v: Any) -> list[Any]:

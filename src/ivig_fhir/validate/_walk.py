@@ -45,7 +45,9 @@ _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 @functools.cache
 def _regex(pattern: str) -> re.Pattern[str] | None:
     try:
-        return re.compile(pattern)
+        # ASCII: the definitions' regexes are Java's, where \s and \S are ASCII classes (a
+        # no-break space is \S, so allowed in a string).
+        return re.compile(pattern, re.ASCII)
     except re.error:
         return None
 
