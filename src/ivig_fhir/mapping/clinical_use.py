@@ -86,13 +86,14 @@ def _base(ctx: MapContext, kind: str, key: str, title: str, rows: list[Row],
         "subject": subjects,
         "status": _status("active"),
     }
-    # One Group per risk factor: FHIR reads the populations of a use as the groups it applies
-    # to, each on its own; one Group holding all factors would demand all of them at once.
-    pops = [population] if population else []
-    pops += risk_factors
-    if pops:
-        data["population"] = [reference("Group", group_id(p), ctx.curated.population(p).name)
-                              for p in pops]
+    if population:
+        data["population"] = [reference("Group", group_id(population),
+                                        ctx.curated.population(population).name)]
+    # Risk factors are not `population`: FHIR reads that as whom the warning applies to, and
+    # a boxed warning applies to every recipient, with or without a risk factor (review R2, Q1).
+    if risk_factors:
+        data["extension"] = [extension(ctx, "risk-factor", reference(
+            "Group", group_id(k), ctx.curated.population(k).name)) for k in risk_factors]
     return data
 
 
@@ -299,7 +300,7 @@ def map_warning(ctx: MapContext, w: Warning) -> Mapped:
     if w.disease_status:
         rows.append(("Disease status", w.disease_status))
     if w.risk_factors:
-        rows.append(("Risk factors (each a population)",
+        rows.append(("Risk factors",
                      [ctx.curated.population(k).name for k in w.risk_factors]))
     label = "Boxed warning" if w.boxed else ("Warning" if w.kind == "warning"
                                              else "Contraindication")
