@@ -1,0 +1,106 @@
+"""Review R2 (2026-12-07), sign-off review of the export: each fix as what a decision-support
+rule sees for a realistic patient, a hit and a non-hit, on the checked-in export.
+
+The codes of one tuple are one patient's problems (`ivig-fhir match` reads them together).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ivig_fhir.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPORT = ROOT / "output" / "ivig-fhir-bundle.json"
+runner = CliRunner()
+
+BOXED_THROMBOSIS = "warn-boxed-thrombosis"
+BOXED_RENAL = "warn-boxed-renal-failure"
+MI = "ue-myocardial-infarction"
+VASCULITIS = "ind-systemic-vasculitis"
+
+
+def _match(codes: tuple[str, ...]) -> list[dict[str, Any]]:
+    result = runner.invoke(app, ["match", *codes, "--export", str(EXPORT), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    answers: list[dict[str, Any]] = json.loads(result.stdout)
+    return answers
+
+
+def _hits(codes: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [hit for answer in _match(codes) for hit in answer["hits"]]
+
+
+def _ids(hits: list[dict[str, Any]], **where: Any) -> set[str]:
+    return {h["resource"].split("/", 1)[1] for h in hits
+            if all(h.get(k) == v for k, v in where.items())}
+
+
+def _bundle() -> dict[str, dict[str, Any]]:
+    data = json.loads(EXPORT.read_text(encoding="utf-8"))
+    return {e["resource"]["id"]: e["resource"] for e in data["entry"]}
+
+
+# (patient's codes) -> (issues reached as a current condition/reaction, issues it must not reach)
+CONDITION: dict[tuple[str, ...], tuple[set[str], set[str]]] = {
+    # Q2: coronary thrombosis is arterial thrombosis: MI reaches the boxed warning, not only the
+    # very-rare MI reaction; type 2 and microvascular MI are not thrombotic.
+    ("I21.4",): ({BOXED_THROMBOSIS, MI}, set()),
+    ("I22.2",): ({BOXED_THROMBOSIS, MI}, set()),
+    ("I24.0",): ({BOXED_THROMBOSIS}, set()),
+    ("I21.A1",): ({MI}, {BOXED_THROMBOSIS}),
+    ("I21.B",): ({MI}, {BOXED_THROMBOSIS}),
+    # Q9: M31.8 includes septic vasculitis: broader, left out.
+    ("M31.8",): (set(), {VASCULITIS}),
+    ("M31.7",): ({VASCULITIS}, set()),
+}
+
+# (patient's codes) -> (warnings reached with role "risk factor", warnings it must not reach)
+RISK: dict[tuple[str, ...], tuple[set[str], set[str]]] = {
+    # Q3: history of thrombophlebitis, old MI.
+    ("Z86.72",): ({BOXED_THROMBOSIS}, set()),
+    ("I25.2",): ({BOXED_THROMBOSIS}, set()),
+    # Q4: paraproteinemias by definition; plasmacytoma left out as broader.
+    ("C90.10",): ({BOXED_RENAL}, set()),
+    ("C88.20",): ({BOXED_RENAL}, set()),
+    ("E85.81",): ({BOXED_RENAL}, set()),
+    ("C90.30",): (set(), {BOXED_RENAL}),
+    # Q5: obstetric sepsis codes that carry no A40/A41 code.
+    ("O08.82",): ({BOXED_RENAL}, set()),
+    ("O03.87",): ({BOXED_RENAL}, set()),
+    ("O86.04",): (set(), {BOXED_RENAL}),
+    # Q11 (accepted): CKD 1 stays a risk factor, on the safe side.
+    ("N18.1",): ({BOXED_RENAL}, set()),
+}
+
+
+@pytest.mark.parametrize("codes", list(CONDITION), ids=" ".join)
+def test_review_r2_condition_hits_and_non_hits(codes: tuple[str, ...]) -> None:
+    must, must_not = CONDITION[codes]
+    hits = _hits(codes)
+    assert must <= _ids(hits, complete=True), hits
+    assert not _ids(hits) & must_not, hits
+
+
+@pytest.mark.parametrize("codes", list(RISK), ids=" ".join)
+def test_review_r2_risk_factor_hits_and_non_hits(codes: tuple[str, ...]) -> None:
+    must, must_not = RISK[codes]
+    hits = _hits(codes)
+    assert must <= _ids(hits, role="risk factor"), hits
+    assert not _ids(hits) & must_not, hits
+
+
+@pytest.mark.parametrize("warning", [BOXED_THROMBOSIS, BOXED_RENAL])
+def test_review_r2_boxed_warnings_apply_to_every_recipient(warning: str) -> None:
+    """Q1: FHIR reads `population` as whom the warning applies to; the risk factors are an
+    extension, so a patient with no risk-factor code still gets the warning."""
+    res = _bundle()[warning]
+    assert "population" not in res
+    factors = [e["valueReference"]["reference"] for e in res["extension"]
+               if e["url"] == "https://ivig-fhir.org/fhir/StructureDefinition/risk-factor"]
+    assert factors and all(f.startswith("Group/pop-") for f in factors)
