@@ -104,3 +104,30 @@ def test_review_r2_boxed_warnings_apply_to_every_recipient(warning: str) -> None
     factors = [e["valueReference"]["reference"] for e in res["extension"]
                if e["url"] == "https://ivig-fhir.org/fhir/StructureDefinition/risk-factor"]
     assert factors and all(f.startswith("Group/pop-") for f in factors)
+
+
+def test_review_r2_varicella_exposure_alone_is_partial_and_asks_about_vaccine() -> None:
+    """Q6: a healthy exposed contact gets vaccine, not IVIG: the source read names no
+    population, so the use is partial and asks the record to confirm."""
+    hits = [h for h in _hits(("Z20.820",))
+            if h["resource"].endswith("/ind-varicella-postexposure-prophylaxis")]
+    assert hits and not any(h["complete"] for h in hits)
+    assert all("confirm not eligible for vaccine" in h["needs"] for h in hits)
+
+
+@pytest.mark.parametrize(("page_use", "label_use", "code"), [
+    ("ind-cidp", "ind-privigen-cidp", "G61.81"),
+    ("ind-multifocal-motor-neuropathy", "ind-gammagard-liquid-mmn", "G61.82"),
+])
+def test_review_r2_page_approvals_without_age_are_superseded_in_part(
+        page_use: str, label_use: str, code: str) -> None:
+    """Q8: every label approval read is for adults, so the page's ageless "FDA-approved" use
+    is marked superseded in part by it (as P8 for dermatomyositis)."""
+    res = _bundle()[page_use]
+    assert any(c["code"] == "superseded-in-part"
+               for cat in res["category"] for c in cat["coding"])
+    assert {e["valueReference"]["reference"] for e in res["extension"]
+            if e["url"].endswith("/superseded-by")} == {f"ClinicalUseDefinition/{label_use}"}
+    hits = _hits((code,))
+    assert label_use in _ids(hits, complete=False)
+    assert page_use in _ids(hits)
