@@ -125,7 +125,7 @@ def test_review_r2_page_approvals_without_age_are_superseded_in_part(
     is marked superseded in part by it (as P8 for dermatomyositis)."""
     res = _bundle()[page_use]
     assert any(c["code"] == "superseded-in-part"
-               for cat in res["category"] for c in cat["coding"])
+               for cat in res["category"] for c in cat.get("coding", []))
     assert {e["valueReference"]["reference"] for e in res["extension"]
             if e["url"].endswith("/superseded-by")} == {f"ClinicalUseDefinition/{label_use}"}
     hits = _hits((code,))
