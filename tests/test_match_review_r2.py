@@ -131,3 +131,25 @@ def test_review_r2_page_approvals_without_age_are_superseded_in_part(
     hits = _hits((code,))
     assert label_use in _ids(hits, complete=False)
     assert page_use in _ids(hits)
+
+
+@pytest.mark.parametrize(("codes", "warned", "use_flagged", "no_use"), [
+    # Q7: hemolysis after IVIG is coded as a hemolytic transfusion reaction or as a drug-induced
+    # hemolytic anemia: the warning fires, and the transfusion-reaction use is held (conflict).
+    (("T80.910A",), True, "ind-hemolytic-transfusion-reaction", None),
+    (("D59.0", "T45.8X5A"), True, None, "ind-autoimmune-hemolytic-anemia"),
+    (("D59.11",), False, None, None),
+])
+def test_review_r2_hemolysis_is_a_warning_and_the_use_is_held(
+        codes: tuple[str, ...], warned: bool, use_flagged: str | None,
+        no_use: str | None) -> None:
+    hits = _hits(codes)
+    assert ("warn-hemolysis" in _ids(hits)) is warned, hits
+    if use_flagged:
+        res = _bundle()[use_flagged]
+        assert res["status"]["coding"][0]["code"] == "draft"
+        assert {e["valueReference"]["reference"] for e in res["extension"]
+                if e["url"].endswith("/conflicts-with")} == {
+            "ClinicalUseDefinition/warn-hemolysis"}
+    if no_use:
+        assert no_use not in _ids(hits)

@@ -121,6 +121,16 @@ def _supersede(ctx: MapContext, data: JsonDict, sup: Superseded | None) -> None:
     ])
 
 
+def _conflict_target(ctx: MapContext, key: str) -> tuple[str, str]:
+    """(ClinicalUseDefinition id, display) of what a use conflicts with: an undesirable effect
+    by its key, or a warning as 'warning/key' (hemolysis: a reaction the label words as a
+    warning, not as an adverse reaction)."""
+    if key.startswith("warning/"):
+        w = next(w for w in ctx.curated.warnings if f"warning/{w.key}" == key)
+        return cud_ref(key), ctx.concepts[w.concept].display if w.concept else w.key
+    return cud_id("undesirable-effect", key), ctx.concepts[ctx.effect(key).concept].display
+
+
 def _conflicts(ctx: MapContext, data: JsonDict, others: list[str]) -> None:
     if not others:
         return
@@ -161,13 +171,14 @@ def map_indication(ctx: MapContext, ind: Indication) -> Mapped:
     ]
     if ind.superseded:
         rows.append(("Superseded", ind.superseded.reason))
-    if ind.conflicts_with:
-        rows.append(("Held for review", "Conflicts with listed adverse reaction(s): " + ", ".join(
-            ctx.concepts[ctx.effect(k).concept].display for k in ind.conflicts_with)))
+    conflicts = [_conflict_target(ctx, k) for k in ind.conflicts_with]
+    if conflicts:
+        rows.append(("Held for review", "Conflicts with listed adverse reaction(s) or "
+                     "warning(s): " + ", ".join(display for _, display in conflicts)))
     data = _base(ctx, "indication", ind.key, title, rows, [ind.note], ind.population)
     data["category"] = categories
     data["indication"] = indication
-    _conflicts(ctx, data, [cud_id("undesirable-effect", k) for k in ind.conflicts_with])
+    _conflicts(ctx, data, [id_ for id_, _ in conflicts])
     if ind.conflicts_with:
         data["status"] = _status("draft")
     _supersede(ctx, data, ind.superseded)
