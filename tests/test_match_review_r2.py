@@ -153,3 +153,10 @@ def test_review_r2_hemolysis_is_a_warning_and_the_use_is_held(
             "ClinicalUseDefinition/warn-hemolysis"}
     if no_use:
         assert no_use not in _ids(hits)
+
+
+def test_review_r2_gammagard_sd_carries_the_package_ndc_read() -> None:
+    """Q10: orders carry the package NDC; the product NDC stays for rules that strip it."""
+    ndcs = {i["value"] for i in _bundle()["mpd-gammagard-sd"]["identifier"]
+            if i["system"] == "http://hl7.org/fhir/sid/ndc"}
+    assert ndcs == {"0944-2658", "0944-2658-04"}
