@@ -280,7 +280,11 @@ def test_the_risk_factor_groups_carry_the_label_s_age_and_codes() -> None:
     assert "valueQuantity" not in groups["pop-thrombosis-risk-advanced-age"]["characteristic"][0]
     renal = next(e["resource"] for e in bundle["entry"]
                  if e["resource"]["id"] == "warn-boxed-renal-failure")
-    assert {p["reference"] for p in renal["population"]} == {
+    # The boxed warning applies to every recipient: its risk factors are an extension, not
+    # `population`, which FHIR reads as whom it applies to (review R2, Q1).
+    assert "population" not in renal
+    assert {e["valueReference"]["reference"] for e in renal["extension"]
+            if e["url"].endswith("/risk-factor")} == {
         f"Group/pop-renal-risk-{k}" for k in ("renal-insufficiency", "diabetes", "age-over-65",
                                               "volume-depletion", "sepsis", "paraproteinemia",
                                               "nephrotoxic-drugs")}

@@ -21,8 +21,9 @@ A use restricted in words (an uncoded disease status such as "chronic") or to a 
 it is partial and says what to confirm in the record.
 
 A code that puts the patient in a Group also reaches every issue that names the Group as its
-population: role `risk factor` where the Group is one of a warning's risk factors (ivig-knowledge
-`risk-factor`, e.g. diabetes for the renal boxed warning), `population` otherwise.
+population (role `population`) or as one of a warning's risk factors (extension `risk-factor`,
+role `risk factor`, e.g. diabetes for the renal boxed warning; the warning itself applies to
+every patient).
 """
 
 from __future__ import annotations
@@ -167,13 +168,21 @@ def _through_populations(hits: list[Hit], resources: list[JsonDict]) -> list[Hit
                    for c in group.get("code", {}).get("coding", []))
         for res in resources:
             if res.get("resourceType") != "ClinicalUseDefinition" or not any(
-                    p.get("reference") == hit.resource for p in res.get("population", [])):
+                    p.get("reference") == hit.resource for p in _groups_of(res)):
                 continue
             found.append(Hit(f"ClinicalUseDefinition/{res.get('id')}", res.get("type", "issue"),
                              "risk factor" if risk else "population",
                              f"{group.get('name', '')}: {hit.concept}", hit.via, _status(res),
                              _disease_status(res), (hit.resource,)))
     return found
+
+
+def _groups_of(res: JsonDict) -> list[JsonDict]:
+    """The Groups an issue names: its populations and its warning's risk factors."""
+    return [*res.get("population", []), *(
+        e["valueReference"] for e in res.get("extension", [])
+        if isinstance(e, dict) and str(e.get("url", "")).endswith("/risk-factor")
+        and isinstance(e.get("valueReference"), dict))]
 
 
 def _completed(hit: Hit, res: JsonDict, reached: set[str]) -> Hit:

@@ -380,6 +380,7 @@ class UsProduct(Fact):
     application: str | None = None
     application_cite: list[str] = []
     ndc_product: list[str] = []
+    ndc_package: list[str] = []
     ndc_cite: list[str] = []
     approvals: list[Approval]
     not_verified: list[str] = []

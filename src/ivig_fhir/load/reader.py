@@ -224,8 +224,9 @@ def check_references(curated: Curated) -> list[Problem]:
                     problems.append(problem_at(fact.at, field, f"unknown product '{key}': add "
                                                "it to products: (labels.yaml)"))
         for field, key in _values(fact, "conflicts_with"):
-            if key not in effects:
-                problems.append(problem_at(fact.at, field, f"unknown undesirable effect '{key}'"))
+            if key not in (facts if key.startswith("warning/") else effects):
+                problems.append(problem_at(fact.at, field, f"unknown undesirable effect or "
+                                           f"warning '{key}'"))
         if kind == "Regimen":
             for field, key in _values(fact, "indications"):
                 if key not in indications:

@@ -86,13 +86,14 @@ def _base(ctx: MapContext, kind: str, key: str, title: str, rows: list[Row],
         "subject": subjects,
         "status": _status("active"),
     }
-    # One Group per risk factor: FHIR reads the populations of a use as the groups it applies
-    # to, each on its own; one Group holding all factors would demand all of them at once.
-    pops = [population] if population else []
-    pops += risk_factors
-    if pops:
-        data["population"] = [reference("Group", group_id(p), ctx.curated.population(p).name)
-                              for p in pops]
+    if population:
+        data["population"] = [reference("Group", group_id(population),
+                                        ctx.curated.population(population).name)]
+    # Risk factors are not `population`: FHIR reads that as whom the warning applies to, and
+    # a boxed warning applies to every recipient, with or without a risk factor (review R2, Q1).
+    if risk_factors:
+        data["extension"] = [extension(ctx, "risk-factor", reference(
+            "Group", group_id(k), ctx.curated.population(k).name)) for k in risk_factors]
     return data
 
 
@@ -118,6 +119,16 @@ def _supersede(ctx: MapContext, data: JsonDict, sup: Superseded | None) -> None:
         extension(ctx, "superseded-by", reference("ClinicalUseDefinition", cud_ref(sup.by))),
         extension(ctx, "supersession-reason", sup.reason),
     ])
+
+
+def _conflict_target(ctx: MapContext, key: str) -> tuple[str, str]:
+    """(ClinicalUseDefinition id, display) of what a use conflicts with: an undesirable effect
+    by its key, or a warning as 'warning/key' (hemolysis: a reaction the label words as a
+    warning, not as an adverse reaction)."""
+    if key.startswith("warning/"):
+        w = next(w for w in ctx.curated.warnings if f"warning/{w.key}" == key)
+        return cud_ref(key), ctx.concepts[w.concept].display if w.concept else w.key
+    return cud_id("undesirable-effect", key), ctx.concepts[ctx.effect(key).concept].display
 
 
 def _conflicts(ctx: MapContext, data: JsonDict, others: list[str]) -> None:
@@ -160,13 +171,14 @@ def map_indication(ctx: MapContext, ind: Indication) -> Mapped:
     ]
     if ind.superseded:
         rows.append(("Superseded", ind.superseded.reason))
-    if ind.conflicts_with:
-        rows.append(("Held for review", "Conflicts with listed adverse reaction(s): " + ", ".join(
-            ctx.concepts[ctx.effect(k).concept].display for k in ind.conflicts_with)))
+    conflicts = [_conflict_target(ctx, k) for k in ind.conflicts_with]
+    if conflicts:
+        rows.append(("Held for review", "Conflicts with listed adverse reaction(s) or "
+                     "warning(s): " + ", ".join(display for _, display in conflicts)))
     data = _base(ctx, "indication", ind.key, title, rows, [ind.note], ind.population)
     data["category"] = categories
     data["indication"] = indication
-    _conflicts(ctx, data, [cud_id("undesirable-effect", k) for k in ind.conflicts_with])
+    _conflicts(ctx, data, [id_ for id_, _ in conflicts])
     if ind.conflicts_with:
         data["status"] = _status("draft")
     _supersede(ctx, data, ind.superseded)
@@ -299,7 +311,7 @@ def map_warning(ctx: MapContext, w: Warning) -> Mapped:
     if w.disease_status:
         rows.append(("Disease status", w.disease_status))
     if w.risk_factors:
-        rows.append(("Risk factors (each a population)",
+        rows.append(("Risk factors",
                      [ctx.curated.population(k).name for k in w.risk_factors]))
     label = "Boxed warning" if w.boxed else ("Warning" if w.kind == "warning"
                                              else "Contraindication")

@@ -168,6 +168,14 @@ EXTENSIONS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
         ("MedicationKnowledge.definitional.drugCharacteristic",),
         "string",
     ),
+    "risk-factor": (
+        "Risk factor of a warning",
+        "A Group of patients at higher risk of the warned-of harm (e.g. diabetes for the renal "
+        "boxed warning). The warning applies to every patient; ClinicalUseDefinition.population "
+        "would restrict it to the Group, so the risk factors cannot go there.",
+        ("ClinicalUseDefinition",),
+        "Reference",
+    ),
     "superseded-by": (
         "Superseded by",
         "The ClinicalUseDefinition carrying the current statement that replaces this one (the "
@@ -295,6 +303,9 @@ def _type(value_type: str) -> JsonDict:
     if value_type == "canonical":  # every canonical extension here points at a ValueSet
         return {"code": "canonical",
                 "targetProfile": ["http://hl7.org/fhir/StructureDefinition/ValueSet"]}
+    if value_type == "Reference":  # every Reference extension here points at a Group
+        return {"code": "Reference",
+                "targetProfile": ["http://hl7.org/fhir/StructureDefinition/Group"]}
     return {"code": value_type}
 
 

@@ -49,11 +49,12 @@ def map_product_definition(ctx: MapContext, product: UsProduct) -> Mapped:
         "text": narrative(product.name, [
             ("Description", product.description), ("Licence holder", product.holder),
             ("Route", ctx.concepts[p.route].display), ("NDC (product)", product.ndc_product),
-            ("Not verified", product.not_verified)]),
-        # The product NDC (labeler-product) is what a US order carries, so a rule fired by an
-        # order joins on it; package NDCs add only the package segment.
+            ("NDC (package)", product.ndc_package), ("Not verified", product.not_verified)]),
+        # Orders and dispenses carry the package NDC (often 11-digit 5-4-2); a rule that
+        # strips the package segment joins on the product NDC. Both as read (10-digit form).
         "identifier": [ctx.identifier("product", product.key),
-                       *({"system": NDC, "value": code} for code in product.ndc_product)],
+                       *({"system": NDC, "value": code}
+                         for code in [*product.ndc_product, *product.ndc_package])],
         "description": product.description,
         "route": [ctx.concept(p.route)],
         "name": [{"productName": product.name}],
