@@ -302,3 +302,17 @@ def test_a_product_code_citation_naming_nothing_is_refused_at_its_line(tmp_path:
     assert result.exit_code == 2, result.output
     line = next(x for x in result.output.splitlines() if "listing.typo" in x)
     assert line.startswith(f"{path}:") and "ndc_cite[0]" in line, line
+
+
+def test_an_ndc_of_no_fda_segment_layout_is_refused_at_its_line(tmp_path: Path) -> None:
+    """NDC product codes are 4-4, 5-3 or 5-4 digits; 4-3 is a typo (a digit lost)."""
+    source = tmp_path / "src"
+    shutil.copytree(SOURCE, source)
+    path = source / "labels.yaml"
+    text = path.read_text()
+    assert text.count('      - "0944-2658"\n') == 1
+    path.write_text(text.replace('      - "0944-2658"\n', '      - "0944-265"\n'))
+    result = runner.invoke(app, ["build", "--source", str(source), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    line = next(x for x in result.output.splitlines() if "0944-265'" in x)
+    assert line.startswith(f"{path}:") and "ndc_product[0]" in line, line

@@ -416,3 +416,19 @@ def test_a_system_may_be_named_by_its_short_name() -> None:
     assert parse_code("CVX|03").system == "http://hl7.org/fhir/sid/cvx"
     assert parse_code("snomed ct|91637004").system == SNOMED
     assert parse_code("urn:example|x").system == "urn:example"
+
+
+@pytest.mark.parametrize("text", ["FOO|1", "G61.81|x", "SNOMED CT|abc", "ICD-10-CM|not-a-code"])
+def test_a_careless_system_or_code_is_refused_not_answered_with_no_matches(text: str) -> None:
+    result = runner.invoke(app, ["match", text, "--export", str(EXPORT)])
+    assert result.exit_code == 2, result.output
+    assert text in result.output and "Traceback" not in result.output
+
+
+def test_a_system_the_export_never_uses_is_said_to_reach_nothing() -> None:
+    result = runner.invoke(app, ["match", "http://example.org/codes|1", "G61.81",
+                                 "--export", str(EXPORT)])
+    assert result.exit_code == 0, result.output
+    assert "no ValueSet of the export holds a code of http://example.org/codes" in result.output
+    assert "no ValueSet of the export holds a code of http://hl7.org/fhir/sid/icd-10-cm" \
+        not in result.output

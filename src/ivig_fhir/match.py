@@ -102,7 +102,22 @@ def parse_code(text: str) -> PatientCode:
         if not system or not code:
             raise BadInput(f"{text!r}: write a code as CODE or SYSTEM|CODE")
         by_name = {name.upper().replace(" ", ""): uri for uri, name in NAMES.items()}
-        return PatientCode(by_name.get(system.upper().replace(" ", ""), system), code)
+        uri = by_name.get(system.upper().replace(" ", ""), system)
+        # A typo in the system would otherwise answer "0 matches": a patient without warnings.
+        if uri not in NAMES and not re.fullmatch(r"(https?://|urn:)\S+", uri):
+            raise BadInput(f"{text!r}: {system!r} is neither a system URI nor one of "
+                           f"{', '.join(sorted(NAMES.values()))}")
+        if uri == ICD10CM:
+            try:
+                icd = parse_code(code) if not code.isdigit() else None
+            except BadInput:
+                icd = None
+            if icd is None or icd.system != ICD10CM:
+                raise BadInput(f"{text!r}: {code!r} is not an ICD-10-CM code (e.g. G70.01)")
+            return icd
+        if uri == SNOMED and not code.isdigit():
+            raise BadInput(f"{text!r}: a SNOMED CT id is digits only")
+        return PatientCode(uri, code)
     code = text.strip().upper()
     if code.isdigit():
         return PatientCode(SNOMED, code)
@@ -130,8 +145,13 @@ def match(bundle: JsonDict, codes: list[PatientCode]) -> tuple[list[Answer], lis
     sets = _expansions(resources)
     problems = []
     answers = []
+    systems = {system for codes_ in sets.values() for system, _ in codes_}
     for code in codes:
         display = _display(code, sets)
+        if code.system not in systems:
+            problems.append(Problem(str(code), None, None, "system", f"no ValueSet of the export "
+                                    f"holds a code of {code.system}: nothing can match it",
+                                    "warning", "match"))
         if display is None and code.system == ICD10CM:
             from ivig_fhir.terminology import icd10cm
 
