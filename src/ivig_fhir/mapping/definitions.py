@@ -293,19 +293,24 @@ def structure_definitions(ctx: MapContext) -> list[StructureDefinition]:
                 {"id": "Extension.extension", "path": "Extension.extension", "max": "0"},
                 {"id": "Extension.url", "path": "Extension.url", "patternUri": url},
                 {"id": "Extension.value[x]", "path": "Extension.value[x]", "min": 1,
-                 "type": [_type(value_type)]},
+                 "type": [_type(id_, value_type)]},
             ]},
         }))
     return out
 
 
-def _type(value_type: str) -> JsonDict:
+# Reference extensions whose target type holds in every FHIR version the export is converted
+# to; superseded-by and conflicts-with point at ClinicalUseDefinition, which R4 carries as Basic.
+_REFERENCE_TARGETS = {"risk-factor": "Group"}
+
+
+def _type(id_: str, value_type: str) -> JsonDict:
     if value_type == "canonical":  # every canonical extension here points at a ValueSet
         return {"code": "canonical",
                 "targetProfile": ["http://hl7.org/fhir/StructureDefinition/ValueSet"]}
-    if value_type == "Reference":  # every Reference extension here points at a Group
-        return {"code": "Reference",
-                "targetProfile": ["http://hl7.org/fhir/StructureDefinition/Group"]}
+    if id_ in _REFERENCE_TARGETS:
+        return {"code": "Reference", "targetProfile": [
+            f"http://hl7.org/fhir/StructureDefinition/{_REFERENCE_TARGETS[id_]}"]}
     return {"code": value_type}
 
 
