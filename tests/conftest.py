@@ -42,8 +42,21 @@ def _gate(items: list[pytest.Item], marker: str, missing: list[str], needs: str,
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _gate(items, "java", _missing_java_tools(), "Java 17 and Maven on PATH",
           "IVIG_FHIR_REQUIRE_JAVA")
+    _group(items)
     _gate(items, "browser", _missing_browser_tools(),
           "apt-get install chromium; pip install -e '.[test]'", "IVIG_FHIR_REQUIRE_BROWSER")
+
+
+def _group(items: list[pytest.Item]) -> None:
+    """With pytest-xdist (`-n 2 --dist loadgroup`, as pyproject sets), a module's tests run
+    on one worker, so a module fixture (an export, an engine run, a server) is made once; and
+    every test that uses the session's HAPI server runs on the same worker, so one server
+    starts, not one per worker. Without xdist the marker does nothing."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            shared = "hapi" in getattr(item, "fixturenames", ())
+            item.add_marker(pytest.mark.xdist_group(
+                "hapi" if shared else item.nodeid.split("::")[0]))
 
 
 _JARS = {"java/referee": "target/referee.jar", "java/hapi-server": "target/ivig-hapi-server.jar"}
