@@ -60,25 +60,23 @@ def _group(items: list[pytest.Item]) -> None:
 
 
 _JARS = {"java/referee": "target/referee.jar", "java/hapi-server": "target/ivig-hapi-server.jar"}
-_announced = False
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Before the first java test: say that Maven is about to build (minutes on a clean clone),
-    so the suite does not sit silent while scripts/referee and scripts/hapi-server build."""
-    global _announced
-    if _announced or item.get_closest_marker("java") is None:
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Say at once that Maven will build the Java modules (minutes on a clean clone), so the
+    suite does not sit silent while scripts/referee and scripts/hapi-server build. Said by the
+    process that owns the terminal: xdist's workers have none."""
+    config = session.config
+    if hasattr(config, "workerinput") or "not java" in (config.option.markexpr or ""):
         return
-    _announced = True
-    root = item.config.rootpath
+    root = config.rootpath
     unbuilt = [module for module, jar in _JARS.items() if not (root / module / jar).is_file()]
-    reporter = item.config.pluginmanager.get_plugin("terminalreporter")
-    capture = item.config.pluginmanager.get_plugin("capturemanager")
-    if unbuilt and reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():  # else the line goes into the capture
-            reporter.write_line(f"\nbuilding {' and '.join(unbuilt)} with Maven before the "
-                                "first java test (first run only; several minutes, ~3 GB "
-                                "memory) ...", yellow=True)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if unbuilt and reporter is not None:
+        reporter.write_line(f"{' and '.join(unbuilt)} not built yet: the first java tests "
+                            f"build {'them' if len(unbuilt) > 1 else 'it'} with Maven (several "
+                            "minutes, ~3 GB memory)",
+                            yellow=True)
 
 
 # A release that withdraws one use: pure red cell aplasia is removed from source_data/ (its
