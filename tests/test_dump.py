@@ -5,6 +5,9 @@ Decimals, bytes, comments), including the ones it hands back to fhir_core."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,8 @@ from ivig_fhir.load import load_source_data
 from ivig_fhir.mapping import map_curated
 from ivig_fhir.mapping.dump import resource_json
 
-SOURCE = Path(__file__).resolve().parents[1] / "source_data"
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "source_data"
 
 
 def _slow(model: Any) -> Any:
@@ -72,3 +76,18 @@ def test_a_value_it_does_not_know_goes_through_fhir_core() -> None:
     _same(resource)
     _same(attachment)
     assert resource_json(attachment)["data"] == "aGVsbG8="
+
+
+def test_models_build_their_validators_when_first_used() -> None:
+    # in a fresh interpreter: in this one another test may have used the model already
+    code = "\n".join([
+        "import ivig_fhir.mapping",
+        "from fhir.resources.medicationknowledge import MedicationKnowledgeMonitoringProgram as M",
+        "assert not M.__pydantic_complete__, 'built on import'",
+        "M.model_validate({'name': 'x', 'type': {'text': 'y'}})",
+        "assert M.__pydantic_complete__",
+    ])
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
