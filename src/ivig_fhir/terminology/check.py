@@ -204,12 +204,12 @@ def _check_icd10cm(concept: Concept) -> list[Problem]:
                                     "content"))
             elif label_ in ("Excludes1", "Use additional code", "Code first", "Note"):
                 problems.append(_at(coding.at, "code", where, "information"))
-            if label_ == "Excludes1":
+            # Narrower codes may exclude each other (the concept is their union); a code
+            # equal to the concept cannot send part of the concept elsewhere.
+            if label_ == "Excludes1" and coding.scope == "equivalent":
                 refs = _REF.findall(text)
                 clash = sorted(c for c in member_codes if _names(refs, c))
-                # Narrower codes may exclude each other (the concept is their union); a code
-                # equal to the concept cannot send part of the concept elsewhere.
-                if clash and coding.scope == "equivalent":
+                if clash:
                     problems.append(_at(coding.at, "scope", f"{label}: its Excludes1 ({text}) "
                                         f"sends {', '.join(clash[:5])} elsewhere, yet they are "
                                         "in the concept's ValueSet: the code is narrower than "
