@@ -181,3 +181,12 @@ def test_checked_in_output_is_the_golden_export() -> None:
                                  "--out", str(ROOT / "output")])
     assert result.exit_code == 0, (
         f"output/ is stale: run `ivig-fhir build` and review the diff\n{result.output}")
+
+
+def test_the_build_knows_the_fhir_versions_convert_writes() -> None:
+    # the pipeline names them itself so that an R5 build does not import convert
+    from ivig_fhir import pipeline
+    from ivig_fhir.convert import R4_FHIR_VERSION, R4B_FHIR_VERSION
+
+    assert pipeline.FHIR_VERSIONS == {"R5": "5.0.0", "R4B": R4B_FHIR_VERSION,
+                                      "R4": R4_FHIR_VERSION}

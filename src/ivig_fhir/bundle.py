@@ -11,14 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from ivig_fhir.load.curated import Curated
-from ivig_fhir.mapping import Mapped
+from ivig_fhir.mapping import Mapped, dump
 
 BUNDLE_FILE = "ivig-fhir-bundle.json"
 
 
 def resource_json(mapped: Mapped) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(mapped.resource.model_dump_json(exclude_none=True))
-    return loaded
+    return dump.resource_json(mapped.resource)
 
 
 def build_bundle(curated: Curated, resources: Sequence[Mapped],

@@ -18,11 +18,10 @@ from pathlib import Path
 from ivig_fhir import __version__
 from ivig_fhir.approval import APPROVAL_FILE, Approval, approvals_holding
 from ivig_fhir.bundle import BUNDLE_FILE, build_bundle, dumps
-from ivig_fhir.convert import R4_FHIR_VERSION, R4B_FHIR_VERSION, NotConvertible, to_r4, to_r4b
 from ivig_fhir.definitions import has_extract
 from ivig_fhir.formats import DEFAULT_FORMATS, FORMATS, Export, write_formats
 from ivig_fhir.load import Curated, load_source_data
-from ivig_fhir.mapping import map_curated
+from ivig_fhir.mapping import Mapped, map_curated
 from ivig_fhir.problems import BadInput, FindingsError, Problem, errors
 from ivig_fhir.terminology import TerminologyLayer, check_concepts, check_units
 from ivig_fhir.validate import validate_bytes
@@ -81,8 +80,25 @@ def check_formats(formats: tuple[str, ...]) -> None:
             f"{', '.join(unknown) or 'none given'}: choose from {', '.join(FORMATS)}")])
 
 
-FHIR_VERSIONS = {"R5": "5.0.0", "R4B": R4B_FHIR_VERSION, "R4": R4_FHIR_VERSION}
-CONVERTERS = {"R4B": to_r4b, "R4": to_r4}
+# convert.r4b.FHIR_VERSION and convert.r4.FHIR_VERSION (tests/test_build.py holds them equal):
+# convert, and the R4B models it loads (a tenth of a second), are imported by a build that
+# converts, not by every build
+FHIR_VERSIONS = {"R5": "5.0.0", "R4B": "4.3.0", "R4": "4.0.1"}
+
+
+def _to_r4b(resources: Sequence[Mapped]) -> list[Mapped]:
+    from ivig_fhir.convert import to_r4b
+
+    return to_r4b(resources)
+
+
+def _to_r4(resources: Sequence[Mapped]) -> list[Mapped]:
+    from ivig_fhir.convert import to_r4
+
+    return to_r4(resources)
+
+
+CONVERTERS = {"R4B": _to_r4b, "R4": _to_r4}
 
 
 def build(settings: BuildSettings) -> BuildResult:
@@ -94,6 +110,8 @@ def build(settings: BuildSettings) -> BuildResult:
     problems += void
     resources = map_curated(curated, adverse_events=settings.adverse_events, approvals=approvals)
     if settings.fhir_version in CONVERTERS:
+        from ivig_fhir.convert import NotConvertible
+
         try:
             resources = CONVERTERS[settings.fhir_version](resources)
         except NotConvertible as exc:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from ivig_fhir.approval import Approval
 from ivig_fhir.load.curated import Curated
+from ivig_fhir.mapping import _models  # noqa: F401 - before any model is imported: see it
 from ivig_fhir.mapping.adverse_event import map_adverse_event
 from ivig_fhir.mapping.approval import apply_approvals
 from ivig_fhir.mapping.clinical_use import map_clinical_uses

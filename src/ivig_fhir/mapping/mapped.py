@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from fhir.resources.R4B.resource import Resource as R4BResource
 from fhir.resources.resource import Resource
 
 from ivig_fhir.load.curated import At
+
+if TYPE_CHECKING:  # the R4B models load in a tenth of a second that an R5 build need not spend
+    from fhir.resources.R4B.resource import Resource as R4BResource
 
 
 @dataclass(frozen=True)

@@ -204,11 +204,12 @@ def _check_icd10cm(concept: Concept) -> list[Problem]:
                                     "content"))
             elif label_ in ("Excludes1", "Use additional code", "Code first", "Note"):
                 problems.append(_at(coding.at, "code", where, "information"))
-            if label_ == "Excludes1":
-                clash = sorted(c for c in member_codes if _names(text, c))
-                # Narrower codes may exclude each other (the concept is their union); a code
-                # equal to the concept cannot send part of the concept elsewhere.
-                if clash and coding.scope == "equivalent":
+            # Narrower codes may exclude each other (the concept is their union); a code
+            # equal to the concept cannot send part of the concept elsewhere.
+            if label_ == "Excludes1" and coding.scope == "equivalent":
+                refs = _REF.findall(text)
+                clash = sorted(c for c in member_codes if _names(refs, c))
+                if clash:
                     problems.append(_at(coding.at, "scope", f"{label}: its Excludes1 ({text}) "
                                         f"sends {', '.join(clash[:5])} elsewhere, yet they are "
                                         "in the concept's ValueSet: the code is narrower than "
@@ -216,10 +217,15 @@ def _check_icd10cm(concept: Concept) -> list[Problem]:
     return problems
 
 
-def _names(note: str, code: str) -> bool:
-    """Whether an Excludes1 text names `code`: '(T80.5-)' covers T80.5 and below, '(T88.6)' the
-    code itself and below, ranges 'A48.51-A48.52' their ends."""
-    for ref in re.findall(r"[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?", note):
+# An ICD-10-CM code as an Excludes1 text names it.
+_REF = re.compile(r"[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?")
+
+
+def _names(refs: list[str], code: str) -> bool:
+    """Whether the codes an Excludes1 text names (`_REF.findall` of it) take in `code`:
+    '(T80.5-)' covers T80.5 and below, '(T88.6)' the code itself and below, ranges
+    'A48.51-A48.52' their ends. The text is read once per note, not once per member code."""
+    for ref in refs:
         if code == ref or code.startswith(ref + ("" if "." in ref else ".")) or (
                 "." in ref and code.startswith(ref)):
             return True

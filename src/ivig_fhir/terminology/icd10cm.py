@@ -44,8 +44,10 @@ class Release:
     @cached_property
     def children(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for code, parent in sorted(self.parents.items()):
+        for code, parent in self.parents.items():
             out.setdefault(parent, []).append(code)
+        for codes in out.values():  # short lists: cheaper than sorting every code at once
+            codes.sort()
         return out
 
     def descendants(self, code: str) -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 
 from ivig_fhir.load.curated import Concept, Curated, Fact, walk
 from ivig_fhir.terminology import icd10cm
@@ -31,6 +32,7 @@ _NOT_PATIENT = {"Product", "Mechanism", "Agent"}
 _TEXT_ONLY = {("Warning", "examples")}
 
 
+@cache  # asked once per curated fact
 def _matchable() -> dict[str, tuple[str, ...]]:
     from ivig_fhir.load.reader import _CONCEPT_FIELDS as CONCEPT_FIELDS
 
