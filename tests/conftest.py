@@ -12,6 +12,7 @@ import importlib.util
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,21 +43,35 @@ def _gate(items: list[pytest.Item], marker: str, missing: list[str], needs: str,
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _gate(items, "java", _missing_java_tools(), "Java 17 and Maven on PATH",
           "IVIG_FHIR_REQUIRE_JAVA")
-    _group(items)
     _gate(items, "browser", _missing_browser_tools(),
           "apt-get install chromium; pip install -e '.[test]'", "IVIG_FHIR_REQUIRE_BROWSER")
 
 
-def _group(items: list[pytest.Item]) -> None:
-    """With pytest-xdist (`-n 2 --dist loadgroup`, as pyproject sets), a module's tests run
-    on one worker, so a module fixture (an export, an engine run, a server) is made once; and
-    every test that uses the session's HAPI server runs on the same worker, so one server
-    starts, not one per worker. Without xdist the marker does nothing."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            shared = "hapi" in getattr(item, "fixturenames", ())
-            item.add_marker(pytest.mark.xdist_group(
-                "hapi" if shared else item.nodeid.split("::")[0]))
+# Modules of tests/integration whose tests use the session's HAPI server (the `hapi` fixture);
+# test_upload_r4 and test_upload_r4b start their own R4 / R4B servers.
+_OWN_SERVER = ("tests/integration/test_upload_r4.py", "tests/integration/test_upload_r4b.py")
+
+
+def _scope(nodeid: str) -> str:
+    """The unit of work one xdist worker takes whole: a module, so a module fixture (an
+    export, an engine run, a server) is made once; and all of tests/integration that shares
+    the session's HAPI server, so one such server starts, not one per worker."""
+    module = nodeid.split("::")[0]
+    if module.startswith("tests/integration/") and module not in _OWN_SERVER:
+        return "tests/integration (the session's HAPI server)"
+    return module
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist (`-n 2`, as pyproject sets) schedules by `_scope`. (Its `loadgroup` mode
+    would do it with markers, but with pytest 9 it sends a group's tests to both workers.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByScope(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+    return ByScope(config, log)
 
 
 _JARS = {"java/referee": "target/referee.jar", "java/hapi-server": "target/ivig-hapi-server.jar"}
