@@ -210,14 +210,35 @@ def evaluate(
 
     Same as fhirpathpy.evaluate, minus the per-call work that does not change between calls
     (parsing, building the function table, converting the result back to JSON)."""
-    fast = _fast(expression)
-    if fast is not None:
-        try:
-            return fast([(node, base)], models[_MODELS[version]])
-        except _fastpath.Fallback:
-            pass
+    try:
+        found = evaluate_fast(expression, node, base, resource=resource, root=root,
+                              version=version, extra_vars=extra_vars)
+    except _fastpath.Fallback:
+        found = None
+    if found is not None:
+        return found
     return evaluate_fhirpathpy(expression, node, base, resource=resource, root=root,
                                version=version, extra_vars=extra_vars)
+
+
+def evaluate_fast(
+    expression: str,
+    node: Any,
+    base: str,
+    *,
+    resource: Any,
+    root: Any,
+    version: str,
+    extra_vars: Mapping[str, Any] | None = None,
+) -> list[Any] | None:
+    """`evaluate` by `_fastpath` alone: None when it does not take the expression; raises
+    `_fastpath.Fallback` where it leaves this data to fhirpathpy."""
+    fast = _fast(expression)
+    if fast is None:
+        return None
+    variables = {"context": node, "resource": resource, "rootResource": root,
+                 "ucum": "http://unitsofmeasure.org", **(extra_vars or {})}
+    return fast(node, base, _fastpath.Env(models[_MODELS[version]], variables, _resolve))
 
 
 @functools.cache
