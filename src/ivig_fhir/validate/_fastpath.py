@@ -146,12 +146,43 @@ def _child(item: Item, key: str, model: Mapping[str, Any], out: list[Item]) -> N
     for v in (value, value_):
         if v is None:
             continue
-        if isinstance(v, list):
-            out.extend((x, child) for x in v if x is not None)
-            if any(x is None for x in v):
-                raise Fallback  # fhirpathpy wraps a null in an array as a value
-        else:
-            out.append((v, child))
+        for x in v if isinstance(v, list) else (v,):
+            out.append(_node(x, child))
+
+
+def _node(data: Any, path: str) -> Item:
+    """fhirpathpy's ResourceNode: a resource is typed by its resourceType, wherever it is."""
+    if isinstance(data, Mapping) and "resourceType" in data:
+        rt = data["resourceType"]
+        if not isinstance(rt, str) or not rt:
+            raise Fallback
+        return (data, rt)
+    if data is None or isinstance(data, list):
+        raise Fallback  # a null or nested array in the JSON: fhirpathpy keeps it as a value
+    return (data, path)
+
+
+def _children(c: list[Item], env: Env, twins: bool) -> list[Item]:
+    """fhirpathpy's children() (twins False: `_name` entries left out) and the step of its
+    descendants() (twins True)."""
+    model = env.model
+    out: list[Item] = []
+    for data, path in c:
+        if not isinstance(data, Mapping):
+            continue
+        if "resourceType" in data:
+            path = data["resourceType"]
+        for prop, value in data.items():
+            if prop.startswith("_") and not twins:
+                continue
+            if not path:
+                raise Fallback  # fhirpathpy fails on an untyped object's children
+            child = "Extension" if prop == "extension" else f"{path}.{prop}"
+            child = model["pathsDefinedElsewhere"].get(child, child)
+            child = model["path2Type"].get(child, child)
+            for x in value if isinstance(value, list) else (value,):
+                out.append(_node(x, child))
+    return out
 
 
 def _member(key: str) -> Callable[[list[Item], Env], list[Item]]:
@@ -470,20 +501,31 @@ _OPERATORS: dict[str, dict[str, Binary]] = {
 
 # -- functions
 
-def _constant_string(node: Mapping[str, Any]) -> Callable[[Env], str | None]:
-    """A String argument that does not depend on the focus: a literal, or a path from a
-    %variable (fhirpathpy evaluates other arguments on a $this that its macros leave behind)."""
-    first = node
-    while first.get("type") == "InvocationExpression":
-        first = _kids(first)[0]
-    while first.get("type") in ("TermExpression",) and len(_kids(first)) == 1:
-        inner = _kids(first)[0]
-        if inner.get("type") not in ("LiteralTerm", "ExternalConstantTerm"):
-            break
-        first = inner
-    if first.get("type") not in ("LiteralTerm", "ExternalConstantTerm"):
+def _focus_free(node: Mapping[str, Any]) -> bool:
+    """Does the argument not depend on the focus? Literals, %variables and what follows from
+    them: fhirpathpy evaluates other arguments on a $this its macros may have left behind."""
+    kind = node.get("type")
+    kids = _kids(node)
+    if kind in ("LiteralTerm", "ExternalConstantTerm"):
+        return True
+    if kind in ("TermExpression", "ParenthesizedTerm") and len(kids) == 1:
+        return _focus_free(kids[0])
+    if kind == "InvocationExpression" and len(kids) == 2:
+        return _focus_free(kids[0])
+    if kind in _OPERATORS and len(kids) == 2:
+        return _focus_free(kids[0]) and (kind == "TypeExpression" or _focus_free(kids[1]))
+    return False
+
+
+def _focus_free_run(node: Mapping[str, Any]) -> Run:
+    if not _focus_free(node):
         raise Unsupported("argument")
-    run = _compile(node, _INNER)
+    return _compile(node, _INNER)
+
+
+def _constant_string(node: Mapping[str, Any]) -> Callable[[Env], str | None]:
+    """A String argument: None when empty; fhirpathpy raises on anything but one string."""
+    run = _focus_free_run(node)
 
     def value(env: Env) -> str | None:
         items = run([], env)
@@ -683,7 +725,42 @@ def _contains(params: list[Mapping[str, Any]]) -> Run:
     return run
 
 
+def _replace_matches(params: list[Mapping[str, Any]]) -> Run:
+    regex, replacement = _constant_string(params[0]), _constant_string(params[1])
+
+    def run(c: list[Item], env: Env) -> list[Item]:
+        if not c:
+            return []
+        text, rx, repl = _string(c), regex(env), replacement(env)
+        if rx is None or repl is None:
+            return []
+        try:
+            # fhirpathpy turns $1 into \1, and compiles without DOTALL here
+            return [(re.sub(re.compile(rx), re.sub(r"\$(\d+)", r"\\\1", repl), text), None)]
+        except (re.error, IndexError):
+            raise Fallback from None
+    return run
+
+
+def _combine(params: list[Mapping[str, Any]]) -> Run:
+    other = _focus_free_run(params[0])
+    return lambda c, env: c + other(c, env)
+
+
+def _descendants(c: list[Item], env: Env) -> list[Item]:
+    out: list[Item] = []
+    step = _children(c, env, True)
+    while step:
+        out += step
+        step = _children(step, env, True)
+    return out
+
+
 _FUNCTIONS: dict[tuple[str, int], Callable[[list[Mapping[str, Any]]], Run]] = {
+    ("children", 0): _no_params(lambda c, env: _children(c, env, False)),
+    ("descendants", 0): _no_params(_descendants),
+    ("combine", 1): _combine,
+    ("replaceMatches", 2): _replace_matches,
     ("exists", 0): _no_params(lambda c, env: [(bool(c), None)]),
     ("exists", 1): _macro(_exists_where),
     ("empty", 0): _no_params(lambda c, env: [(not c, None)]),
