@@ -120,6 +120,25 @@ def _distinct(items: list[Item]) -> list[Item]:
 
 # ---------------------------------------------------------------------------- navigation
 
+# (model, type path, name) -> the JSON keys to look up (value, `_name` twin) and the type
+# path of what they hold; several for a choice type, of which the first present counts.
+_STEPS: dict[tuple[int, str, str], tuple[tuple[str, str, str], ...]] = {}
+
+
+def _steps(model: Mapping[str, Any], path: str, key: str) -> tuple[tuple[str, str, str], ...]:
+    """fhirpathpy's member navigation, worked out once per type path and name."""
+    child = f"{path}.{key}" if path else f"_.{key}"
+    child = model["pathsDefinedElsewhere"].get(child, child)
+    types = model["choiceTypePaths"].get(child)
+    path2type = model["path2Type"]
+    if types:
+        return tuple((key + t, f"_{key}{t}", path2type.get(child + t, child + t))
+                     for t in types)
+    if key == "extension":
+        child = "Extension"
+    return ((key, "_" + key, path2type.get(child, child)),)
+
+
 def _child(item: Item, key: str, model: Mapping[str, Any], out: list[Item]) -> None:
     data, path = item
     if not isinstance(data, Mapping):
@@ -128,26 +147,22 @@ def _child(item: Item, key: str, model: Mapping[str, Any], out: list[Item]) -> N
         return
     if "resourceType" in data:
         path = data["resourceType"]
-    child = f"{path}.{key}" if path else f"_.{key}"
-    child = model["pathsDefinedElsewhere"].get(child, child)
-    types = model["choiceTypePaths"].get(child)
-    value = value_ = None
-    if types:
-        for t in types:
-            value, value_ = data.get(key + t), data.get(f"_{key}{t}")
-            if value is not None or value_ is not None:
-                child += t
-                break
-    else:
-        value, value_ = data.get(key), data.get("_" + key)
-        if key == "extension":
-            child = "Extension"
-    child = model["path2Type"].get(child, child)
-    for v in (value, value_):
-        if v is None:
+        if not isinstance(path, str):
+            raise Fallback
+    found = _STEPS.get((id(model), path or "", key))
+    if found is None:
+        found = _STEPS[(id(model), path or "", key)] = _steps(model, path or "", key)
+    for name, twin, type_path in found:
+        value, value_ = data.get(name), data.get(twin)
+        if value is None and value_ is None:
             continue
-        for x in v if isinstance(v, list) else (v,):
-            out.append(_node(x, child))
+        for v in (value, value_):
+            if v is None:
+                continue
+            for x in v if isinstance(v, list) else (v,):
+                out.append((x, type_path) if isinstance(x, str | bool | int | float)
+                           else _node(x, type_path))
+        return
 
 
 def _node(data: Any, path: str) -> Item:
@@ -241,8 +256,8 @@ def _is_type(item: Item, name: str, model: Mapping[str, Any]) -> bool:
         else:
             raise Fallback
         return kind == name
-    if "." in path or path.startswith("System") or path == "_":
-        raise Fallback
+    if not path or "." in path or path.startswith("System"):
+        raise Fallback  # no type (fhirpathpy fails), a model-dependent one, or System.*
     if path == name:
         return True
     if name in _parent_types(model):
@@ -252,8 +267,8 @@ def _is_type(item: Item, name: str, model: Mapping[str, Any]) -> bool:
 
 def _type_name(node: Mapping[str, Any]) -> str:
     name = str(node.get("text") or "").replace("`", "")
-    if not name or not name.replace("_", "a").isalnum() or not name[0].isupper():
-        raise Unsupported(f"type {name}")
+    if not name or not name.replace("_", "a").isalnum():
+        raise Unsupported(f"type {name}")  # System.String, FHIR.string: not taken here
     return name
 
 
