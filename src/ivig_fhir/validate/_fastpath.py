@@ -30,15 +30,31 @@ Item = tuple[Any, str | None]
 
 
 class Env:
-    """What an evaluation sees besides its input: the model, the %variables, resolve()."""
+    """What an evaluation sees besides its input: the model, %context, %resource,
+    %rootResource (and any other variables), resolve()."""
 
-    __slots__ = ("model", "resolve", "variables")
+    __slots__ = ("context", "extra", "model", "resolve", "resource", "root")
 
-    def __init__(self, model: Mapping[str, Any], variables: Mapping[str, Any],
-                 resolve: Callable[[list[Any]], list[Any]]) -> None:
+    def __init__(self, model: Mapping[str, Any], resolve: Callable[[list[Any]], list[Any]],
+                 context: Any, resource: Any, root: Any,
+                 extra: Mapping[str, Any] | None = None) -> None:
         self.model = model
-        self.variables = variables
         self.resolve = resolve
+        self.context = context
+        self.resource = resource
+        self.root = root
+        self.extra = extra or {}
+
+    def variable(self, name: str) -> Any:
+        if name in self.extra:
+            return self.extra[name]
+        if name == "context":
+            return self.context
+        if name == "resource":
+            return self.resource
+        if name == "rootResource":
+            return self.root
+        return "http://unitsofmeasure.org"  # %ucum; other names are not compiled
 
 
 Run = Callable[[list[Item], Env], list[Item]]
@@ -341,7 +357,7 @@ def _compile(node: Mapping[str, Any], scope: _Scope) -> Run:
             raise Unsupported(f"%{name}")
 
         def variable(c: list[Item], env: Env) -> list[Item]:
-            v = env.variables[name]
+            v = env.variable(name)
             if v is None:
                 return []
             return [(x, None) for x in v] if isinstance(v, list) else [(v, None)]

@@ -282,9 +282,8 @@ def evaluate_fast(
     fast = _fast(expression)
     if fast is None:
         return None
-    variables = {"context": node, "resource": resource, "rootResource": root,
-                 "ucum": "http://unitsofmeasure.org", **(extra_vars or {})}
-    return fast(node, base, _fastpath.Env(model(version), variables, _resolve))
+    return fast(node, base, _fastpath.Env(model(version), _resolve, node, resource, root,
+                                          extra_vars))
 
 
 @functools.cache
