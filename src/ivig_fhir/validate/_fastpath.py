@@ -33,12 +33,13 @@ class Env:
     """What an evaluation sees besides its input: the model, %context, %resource,
     %rootResource (and any other variables), resolve()."""
 
-    __slots__ = ("context", "extra", "model", "resolve", "resource", "root")
+    __slots__ = ("context", "extra", "model", "resolve", "resource", "root", "steps")
 
     def __init__(self, model: Mapping[str, Any], resolve: Callable[[list[Any]], list[Any]],
                  context: Any, resource: Any, root: Any,
                  extra: Mapping[str, Any] | None = None) -> None:
         self.model = model
+        self.steps = _STEPS.setdefault(id(model), {})
         self.resolve = resolve
         self.context = context
         self.resource = resource
@@ -136,9 +137,10 @@ def _distinct(items: list[Item]) -> list[Item]:
 
 # ---------------------------------------------------------------------------- navigation
 
-# (model, type path, name) -> the JSON keys to look up (value, `_name` twin) and the type
+# Per model: (type path, name) -> the JSON keys to look up (value, `_name` twin) and the type
 # path of what they hold; several for a choice type, of which the first present counts.
-_STEPS: dict[tuple[int, str, str], tuple[tuple[str, str, str], ...]] = {}
+Steps = dict[tuple[str | None, str], tuple[tuple[str, str, str], ...]]
+_STEPS: dict[int, Steps] = {}
 
 
 def _steps(model: Mapping[str, Any], path: str, key: str) -> tuple[tuple[str, str, str], ...]:
@@ -155,9 +157,10 @@ def _steps(model: Mapping[str, Any], path: str, key: str) -> tuple[tuple[str, st
     return ((key, "_" + key, path2type.get(child, child)),)
 
 
-def _child(item: Item, key: str, model: Mapping[str, Any], out: list[Item]) -> None:
+def _child(item: Item, key: str, env: Env, out: list[Item]) -> None:
     data, path = item
-    if not isinstance(data, Mapping):
+    # dict first: JSON objects are dicts, and an ABC check on every value is costly
+    if data.__class__ is not dict and not isinstance(data, Mapping):
         if key == "length":
             raise Fallback  # fhirpathpy's length of a string
         return
@@ -165,9 +168,9 @@ def _child(item: Item, key: str, model: Mapping[str, Any], out: list[Item]) -> N
         path = data["resourceType"]
         if not isinstance(path, str):
             raise Fallback
-    found = _STEPS.get((id(model), path or "", key))
+    found = env.steps.get((path, key))
     if found is None:
-        found = _STEPS[(id(model), path or "", key)] = _steps(model, path or "", key)
+        found = env.steps[(path, key)] = _steps(env.model, path or "", key)
     for name, twin, type_path in found:
         value, value_ = data.get(name), data.get(twin)
         if value is None and value_ is None:
@@ -175,7 +178,7 @@ def _child(item: Item, key: str, model: Mapping[str, Any], out: list[Item]) -> N
         for v in (value, value_):
             if v is None:
                 continue
-            for x in v if isinstance(v, list) else (v,):
+            for x in v if v.__class__ is list else (v,):
                 out.append((x, type_path) if isinstance(x, str | bool | int | float)
                            else _node(x, type_path))
         return
@@ -183,7 +186,7 @@ def _child(item: Item, key: str, model: Mapping[str, Any], out: list[Item]) -> N
 
 def _node(data: Any, path: str) -> Item:
     """fhirpathpy's ResourceNode: a resource is typed by its resourceType, wherever it is."""
-    if isinstance(data, Mapping) and "resourceType" in data:
+    if (data.__class__ is dict or isinstance(data, Mapping)) and "resourceType" in data:
         rt = data["resourceType"]
         if not isinstance(rt, str) or not rt:
             raise Fallback
@@ -235,7 +238,7 @@ def _member(key: str) -> Callable[[list[Item], Env], list[Item]]:
                 return typed
         out: list[Item] = []
         for item in c:
-            _child(item, key, env.model, out)
+            _child(item, key, env, out)
         return out
     return member
 
