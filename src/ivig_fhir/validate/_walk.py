@@ -92,6 +92,9 @@ def _json_kind(type_code: str) -> str:
     return "string"
 
 
+_KINDS = {bool: "boolean", int: "number", float: "number", str: "string"}
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -141,6 +144,7 @@ class _Walker:
         self._plans: dict[tuple[int, str | None], _Plan] = {}
         self._required: dict[tuple[int, str], tuple[tuple[str, ElementDef], ...]] = {}
         self._bases_cache: dict[str, tuple[str, ...]] = {}
+        self._valid: set[tuple[str, str]] = set()  # (primitive type, text) without problems
 
     def problem(self, loc: str, message: str, code: str, severity: str = "error") -> None:
         self.out.problems.append(
@@ -338,7 +342,7 @@ class _Walker:
         kind = plan.kind
         if kind == _PRIMITIVE:
             type_code = plan.type
-            if _kind(item) != plan.target:
+            if (_KINDS.get(item.__class__) or _kind(item)) != plan.target:
                 # The models coerce "false" to False and "0.4" to 0.4; FHIR JSON does not.
                 self.problem(loc, f"wrong JSON type {_show(item)}: a {type_code} is a JSON "
                              f"{plan.target}", "wrong-type")
@@ -406,6 +410,14 @@ class _Walker:
             return
         if not isinstance(item, str):
             return
+        if (type_code, item) in self._valid:
+            return  # the same text of the same type, checked already
+        found = len(self.out.problems)
+        self._lexical(type_code, item, loc, rx)
+        if len(self.out.problems) == found:
+            self._valid.add((type_code, item))
+
+    def _lexical(self, type_code: str, item: str, loc: str, rx: re.Pattern[str] | None) -> None:
         if (rule := _WHITESPACE_RULES.get(type_code)) and not rule[0].fullmatch(item):
             self.problem(loc, f"{type_code} value {item!r}: {rule[1]}", "invalid-format")
             return
