@@ -1,8 +1,9 @@
 """Layer `invariant`: every constraint of the definitions, at every element present.
 
-Each constraint (ele-1, dom-2..6, cud-1, rng-2, bdl-*, txt-1/2, ...) is evaluated with
-fhirpathpy at the node it is defined on (a resource inside a Bundle is its own %resource;
-a contained one has its container as %rootResource), with the severity the definition gives.
+Each constraint (ele-1, dom-2..6, cud-1, rng-2, bdl-*, txt-1/2, ...) is evaluated at the node
+it is defined on (a resource inside a Bundle is its own %resource; a contained one has its
+container as %rootResource), with the severity the definition gives: by `_fhirpath.evaluate`,
+that is `_fastpath`'s compiled closures, or fhirpathpy where they do not take the expression.
 A few are evaluated in Python (`NATIVE`), for speed or because their FHIRPath uses functions
 fhirpathpy lacks; tests check that the native and fhirpathpy results agree where both work.
 """
