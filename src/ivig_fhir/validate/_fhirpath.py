@@ -1,10 +1,16 @@
 # mypy: allow-untyped-calls
 # (fhirpathpy ships py.typed but leaves its engine functions unannotated.)
-"""FHIRPath for the invariant layer: fhirpathpy, compiled once, plus the FHIR-specific functions
-fhirpathpy 2.2 lacks (hasValue, lowBoundary, highBoundary, comparable, htmlChecks, resolve).
+"""FHIRPath for the invariant layer: `_fastpath` closures where they take the expression, else
+fhirpathpy, plus the FHIR-specific functions fhirpathpy 2.2 lacks (hasValue, lowBoundary,
+highBoundary, comparable, htmlChecks, resolve).
 
 resolve() is answered from the Bundle being validated (see RESOLVER). Constraints that still
 cannot be evaluated are listed in `_invariant.KNOWN_SKIPS` with the reason.
+
+fhirpathpy's engine and parser (with antlr4 and dateutil, about 0.1 s to import) are imported
+on the first expression the fast path leaves to them, and parse trees come from the user cache:
+a run whose expressions are all fast-pathed never loads them. The model (choice types, type
+paths) is read from fhirpathpy's JSON files directly, one FHIR version at a time.
 """
 
 from __future__ import annotations
@@ -12,15 +18,12 @@ from __future__ import annotations
 import atexit
 import contextvars
 import functools
+import importlib.util
+import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
-
-from fhirpathpy.engine import do_eval
-from fhirpathpy.engine.nodes import FP_Quantity, ResourceNode
-from fhirpathpy.engine.util import get_data, process_user_invocation_table
-from fhirpathpy.models import models
-from fhirpathpy.parser import parse
 
 from . import _fastpath
 from ._narrative import div_problems
@@ -29,16 +32,50 @@ from ._narrative import div_problems
 _MODELS = {"r5": "r5", "r4b": "r4", "r4": "r4"}
 
 
-class _Bound(FP_Quantity):
-    """A Quantity boundary that orders: fhirpathpy 2.2 leaves FP_Quantity.compare
-    unimplemented, so `<`/`<=` on quantities raise. Same unit only; otherwise 'equal' (the
-    FHIR constraints that order quantities check comparable() first)."""
+def model(version: str) -> dict[str, Any]:
+    """fhirpathpy's model for a FHIR version ('r5', 'r4b', 'r4'): what
+    `fhirpathpy.models.models[...]` holds, without importing fhirpathpy (whose package loads
+    its engine, parser and every version's model)."""
+    return _model(_MODELS[version])
 
-    def compare(self, other: Any) -> int:  # type: ignore[override]  # base is a stub
-        if not isinstance(other, FP_Quantity) or other.unit != self.unit:
-            return 0
-        a, b = Decimal(str(self.value)), Decimal(str(other.value))
-        return (a > b) - (a < b)
+
+@functools.cache
+def _model(name: str) -> dict[str, Any]:
+    spec = importlib.util.find_spec("fhirpathpy")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("fhirpathpy")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "models" / name
+    return {f.name[:-5]: json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))}
+
+
+def get_data(value: Any) -> Any:
+    from fhirpathpy.engine.util import get_data as fhirpathpy_get_data
+
+    return fhirpathpy_get_data(value)
+
+
+def _quantity_type() -> Any:
+    from fhirpathpy.engine.nodes import FP_Quantity
+
+    return FP_Quantity
+
+
+@functools.cache
+def _bound_type() -> type:
+    quantity: Any = _quantity_type()
+
+    class Bound(quantity):  # type: ignore[misc]
+        """A Quantity boundary that orders: fhirpathpy 2.2 leaves FP_Quantity.compare
+        unimplemented, so `<`/`<=` on quantities raise. Same unit only; otherwise 'equal'
+        (the FHIR constraints that order quantities check comparable() first)."""
+
+        def compare(self, other: Any) -> int:
+            if not isinstance(other, quantity) or other.unit != self.unit:
+                return 0
+            a, b = Decimal(str(self.value)), Decimal(str(other.value))
+            return (a > b) - (a < b)
+
+    return Bound
 
 
 def _is_primitive_value(v: Any) -> bool:
@@ -51,7 +88,8 @@ def _has_value(inputs: list[Any]) -> list[bool]:
     return [_is_primitive_value(get_data(inputs[0]))]
 
 
-def _precision(d: Decimal) -> int:
+def precision(d: Decimal) -> int:
+    """Digits after the decimal point, as written."""
     exp = d.as_tuple().exponent
     return -exp if isinstance(exp, int) and exp < 0 else 0
 
@@ -60,7 +98,7 @@ def _boundary(v: Any, low: bool) -> Any:
     """The FHIRPath lowBoundary()/highBoundary() of a decimal or Quantity, by its precision."""
     data = get_data(v)
     unit: str | None = None
-    if isinstance(data, FP_Quantity):
+    if isinstance(data, _quantity_type()):
         value, unit = Decimal(str(data.value)), data.unit
     elif isinstance(data, Mapping):
         if "value" not in data:
@@ -72,9 +110,9 @@ def _boundary(v: Any, low: bool) -> Any:
         value = Decimal(str(data))
     else:
         return None
-    half = Decimal(5) * Decimal(10) ** -(_precision(value) + 1)
+    half = Decimal(5) * Decimal(10) ** -(precision(value) + 1)
     bound = value - half if low else value + half
-    return _Bound(bound, unit) if unit is not None else bound
+    return _bound_type()(bound, unit) if unit is not None else bound
 
 
 def _low(inputs: list[Any]) -> list[Any]:
@@ -87,7 +125,7 @@ def _high(inputs: list[Any]) -> list[Any]:
 
 def _unit(v: Any) -> str | None:
     d = get_data(v)
-    if isinstance(d, FP_Quantity):
+    if isinstance(d, _quantity_type()):
         return str(d.unit)
     if isinstance(d, Mapping):
         u = d.get("code") or d.get("unit")
@@ -146,6 +184,8 @@ class _Parsed:
             atexit.register(self.save)
         tree = self.trees.get(expression)
         if not isinstance(tree, dict) or not isinstance(tree.get("children"), list):
+            from fhirpathpy.parser import parse
+
             tree = self.trees[expression] = parse(expression)
             self.new += 1
         return tree
@@ -193,7 +233,13 @@ def _resolve(inputs: list[Any]) -> list[Any]:
 
 
 _FUNCTIONS["resolve"] = {"fn": _resolve}
-_TABLE = process_user_invocation_table(_FUNCTIONS)
+
+
+@functools.cache
+def _table() -> Any:
+    from fhirpathpy.engine.util import process_user_invocation_table
+
+    return process_user_invocation_table(_FUNCTIONS)
 
 
 def evaluate(
@@ -210,14 +256,34 @@ def evaluate(
 
     Same as fhirpathpy.evaluate, minus the per-call work that does not change between calls
     (parsing, building the function table, converting the result back to JSON)."""
-    fast = _fast(expression)
-    if fast is not None:
-        try:
-            return fast([(node, base)], models[_MODELS[version]])
-        except _fastpath.Fallback:
-            pass
+    try:
+        found = evaluate_fast(expression, node, base, resource=resource, root=root,
+                              version=version, extra_vars=extra_vars)
+    except _fastpath.Fallback:
+        found = None
+    if found is not None:
+        return found
     return evaluate_fhirpathpy(expression, node, base, resource=resource, root=root,
                                version=version, extra_vars=extra_vars)
+
+
+def evaluate_fast(
+    expression: str,
+    node: Any,
+    base: str,
+    *,
+    resource: Any,
+    root: Any,
+    version: str,
+    extra_vars: Mapping[str, Any] | None = None,
+) -> list[Any] | None:
+    """`evaluate` by `_fastpath` alone: None when it does not take the expression; raises
+    `_fastpath.Fallback` where it leaves this data to fhirpathpy."""
+    fast = _fast(expression)
+    if fast is None:
+        return None
+    return fast(node, base, _fastpath.Env(model(version), _resolve, node, resource, root,
+                                          extra_vars))
 
 
 @functools.cache
@@ -239,14 +305,17 @@ def evaluate_fhirpathpy(
     # A resource goes in as plain JSON: fhirpathpy matches a leading type name
     # ("ClinicalUseDefinition.indication", as in cud-1) only against a raw resource's
     # resourceType; wrapped in a ResourceNode the path silently yields nothing.
+    from fhirpathpy.engine import do_eval
+    from fhirpathpy.engine.nodes import ResourceNode
+
     start = node if isinstance(node, Mapping) and "resourceType" in node else \
         ResourceNode.create_node(node, base)
     ctx = {
         "dataRoot": [start],
         "vars": {"context": node, "resource": resource, "rootResource": root,
                  "ucum": "http://unitsofmeasure.org", **(extra_vars or {})},
-        "model": models[_MODELS[version]],
-        "userInvocationTable": _TABLE,
+        "model": model(version),
+        "userInvocationTable": _table(),
         "traceFn": _no_trace,
     }
     parsed = compiled(expression)

@@ -1,8 +1,9 @@
 """Layer `invariant`: every constraint of the definitions, at every element present.
 
-Each constraint (ele-1, dom-2..6, cud-1, rng-2, bdl-*, txt-1/2, ...) is evaluated with
-fhirpathpy at the node it is defined on (a resource inside a Bundle is its own %resource;
-a contained one has its container as %rootResource), with the severity the definition gives.
+Each constraint (ele-1, dom-2..6, cud-1, rng-2, bdl-*, txt-1/2, ...) is evaluated at the node
+it is defined on (a resource inside a Bundle is its own %resource; a contained one has its
+container as %rootResource), with the severity the definition gives: by `_fhirpath.evaluate`,
+that is `_fastpath`'s compiled closures, or fhirpathpy where they do not take the expression.
 A few are evaluated in Python (`NATIVE`), for speed or because their FHIRPath uses functions
 fhirpathpy lacks; tests check that the native and fhirpathpy results agree where both work.
 """
@@ -10,6 +11,7 @@ fhirpathpy lacks; tests check that the native and fhirpathpy results agree where
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from ivig_fhir.definitions import Constraint
@@ -97,6 +99,36 @@ def _low_le_high(node: Node) -> bool:
     return bool(low["value"] <= high["value"])
 
 
+def _boundary(q: dict[str, Any], low: bool) -> tuple[Decimal, str] | None:
+    """lowBoundary()/highBoundary() of a Quantity as `_fhirpath` computes them: half a unit of
+    its last digit off, in the code's (else the unit's) quoted name."""
+    if "value" not in q:
+        return None
+    value = Decimal(str(q["value"]))
+    half = Decimal(5) * Decimal(10) ** -(_fhirpath.precision(value) + 1)
+    unit = q.get("code") or q.get("unit")
+    return (value - half if low else value + half, f"'{unit}'" if unit else "'1'")
+
+
+def _boundaries_ordered(node: Node) -> bool | None:
+    # R5 rng-2 through lowBoundary()/highBoundary()/comparable(): FHIR functions fhirpathpy
+    # lacks (`_fhirpath` adds them), so each Range would load fhirpathpy's engine. Decided
+    # here where the values are JSON numbers; anything else goes to fhirpathpy.
+    v = node.value
+    low, high = (v.get("low"), v.get("high")) if isinstance(v, dict) else (None, None)
+    if not isinstance(v, dict) or not all(q is None or isinstance(q, dict) for q in (low, high)):
+        return None
+    for q in (low, high):
+        if q is not None and "value" in q and (isinstance(q["value"], bool) or
+                                               not isinstance(q["value"], int | float)):
+            return None
+    a = _boundary(low, True) if low is not None else None
+    b = _boundary(high, False) if high is not None else None
+    if a is None or b is None or a[1] != b[1]:
+        return True  # a value missing, or not comparable: the rule does not apply
+    return a[0] <= b[0]
+
+
 def _element_types(e: dict[str, Any]) -> list[dict[str, Any]]:
     return [t for t in e.get("type") or () if isinstance(t, dict)]
 
@@ -128,6 +160,10 @@ def _no_typed_child_of_codeable_reference(type_code: str, suffix: str, needs: st
 # Expressions (rather than keys) decided in Python: one key can be worded differently per
 # FHIR version, and only one wording may need help.
 NATIVE_EXPRESSIONS: Mapping[str, tuple[Callable[[Node], bool | None], str]] = {
+    "low.value.empty() or high.value.empty() or low.lowBoundary().comparable("
+    "high.highBoundary()).not() or (low.lowBoundary() <= high.highBoundary())": (
+        _boundaries_ordered, "R5 rng-2: lowBoundary()/comparable() are FHIR functions "
+        "fhirpathpy lacks, the only constraint of the export the fast path does not take"),
     "low.empty() or high.empty() or (low <= high)": (
         _low_le_high, "R4B rng-2: fhirpathpy cannot order two Quantities (no FP_Quantity "
         "comparison); R5's rng-2 works through lowBoundary()/highBoundary()"),

@@ -92,6 +92,9 @@ def _json_kind(type_code: str) -> str:
     return "string"
 
 
+_KINDS = {bool: "boolean", int: "number", float: "number", str: "string"}
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -109,6 +112,24 @@ def _merge(a: tuple[Constraint, ...], b: tuple[Constraint, ...]) -> tuple[Constr
     return a + tuple(c for c in b if c.key not in seen)
 
 
+_NOTHING, _REFERENCE, _CONTAINER, _RESOURCE, _PRIMITIVE, _DATATYPE = range(6)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """`_Walker.value` for one element definition and type: which branch (`kind`), and the
+    constraints, FHIRPath base or JSON kind (`target`), extension host names, primitive regex
+    and datatype structure that branch needs."""
+
+    kind: int
+    type: str = ""  # the element's type code
+    target: str = ""
+    constraints: tuple[Constraint, ...] = ()
+    host: tuple[str, ...] = ()
+    structure: StructureDef | None = None
+    regex: re.Pattern[str] | None = None
+
+
 class _Walker:
     def __init__(self, defs: Definitions, file: str, line: int | None) -> None:
         self.defs = defs
@@ -117,6 +138,13 @@ class _Walker:
         self.line = line
         self.out = Walk()
         self._choice_cache: dict[tuple[str, str], tuple[ElementDef, str] | None] = {}
+        # What `value` does with an element of a type, and the required children of an
+        # element: the same for every instance, worked out once per walk (by object id: the
+        # definitions outlive the walk, and hashing an ElementDef hashes all its fields).
+        self._plans: dict[tuple[int, str | None], _Plan] = {}
+        self._required: dict[tuple[int, str], tuple[tuple[str, ElementDef], ...]] = {}
+        self._bases_cache: dict[str, tuple[str, ...]] = {}
+        self._valid: set[tuple[str, str]] = set()  # (primitive type, text) without problems
 
     def problem(self, loc: str, message: str, code: str, severity: str = "error") -> None:
         self.out.problems.append(
@@ -152,6 +180,12 @@ class _Walker:
         self.children(sd, sd.root.path, res, loc, res, root, self._bases(rt))
 
     def _bases(self, name: str) -> tuple[str, ...]:
+        found = self._bases_cache.get(name)
+        if found is None:
+            found = self._bases_cache[name] = self._bases_uncached(name)
+        return found
+
+    def _bases_uncached(self, name: str) -> tuple[str, ...]:
         out = [name]
         sd = self.defs.structure(name)
         while sd is not None and sd.base_definition:
@@ -247,8 +281,12 @@ class _Walker:
                 if name in ("extension", "modifierExtension") and len(self.out.nodes) > first:
                     ext_node = self.out.nodes[first]
                     ext_node.host, ext_node.parent, ext_node.parent_base = host, obj, path
-        for name, el in kids.items():
-            if el.min > 0 and name not in obj and "_" + name not in obj:
+        required = self._required.get((id(sd), path))
+        if required is None:
+            required = self._required[(id(sd), path)] = tuple(
+                (name, el) for name, el in kids.items() if el.min > 0)
+        for name, el in required:
+            if name not in obj and "_" + name not in obj:
                 if name.endswith("[x]"):
                     prefix = name[:-3]
                     if any(k.startswith(prefix) for k in obj):
@@ -256,34 +294,90 @@ class _Walker:
                 self.problem(f"{loc}.{name.removesuffix('[x]')}", f"{el.path} is required "
                              f"({el.min}..{el.max}) but missing", "required")
 
+    def _plan(self, sd: StructureDef, el: ElementDef, type_code: str | None) -> _Plan:
+        """What `value` does with an item of this element and type (see `_Plan`)."""
+        if el.content_reference:
+            target = el.content_reference.split("#", 1)[-1]
+            target_el = sd.element(target)
+            extra = target_el.constraints if target_el else ()
+            return _Plan(_REFERENCE, "", target, _merge(el.constraints, extra),
+                         (el.path, target, "BackboneElement", "Element"))
+        if type_code is None:
+            return _Plan(_NOTHING)
+        if type_code in _COMPLEX_CONTAINERS and sd.children(el.path):
+            return _Plan(_CONTAINER, type_code, el.path, el.constraints,
+                         (el.path, type_code, "Element"))
+        if type_code == "Resource" or (
+            (rsd := self.defs.structure(type_code)) is not None and rsd.kind == "resource"
+        ):
+            return _Plan(_RESOURCE, type_code)
+        if self.defs.is_primitive(type_code):
+            tsd = self.defs.structure(type_code)
+            # R5's base64Binary regex leaves '/' out of the alphabet: `_rules` decodes it.
+            rx = (_regex(tsd.regex) if tsd is not None and tsd.regex and
+                  type_code != "base64Binary" else None)
+            # ele-1 on a primitive ("a value or extensions") is the json layer's no-null,
+            # no-empty rule; other constraints on primitives (txt-1/2 on the div) apply here.
+            kept = tuple(c for c in el.constraints if c.key != "ele-1")
+            return _Plan(_PRIMITIVE, type_code, _json_kind(type_code), kept, regex=rx)
+        name = self._profiled(el, type_code)
+        dsd = self.defs.structure(name)
+        if dsd is None:
+            return _Plan(_NOTHING)
+        constraints = _merge(el.constraints, self.defs.root_constraints(name))
+        if type_code == "Element":
+            # The `_name` twin of a primitive: part of the primitive, which has a value or
+            # extensions (the json layer's rule), so ele-1 does not apply to it alone.
+            constraints = tuple(c for c in constraints if c.key != "ele-1")
+        return _Plan(_DATATYPE, type_code, "", constraints, (el.path, *self._bases(type_code)),
+                     dsd)
+
     def value(
         self, sd: StructureDef, el: ElementDef, type_code: str | None, item: Any, loc: str,
         resource: dict[str, Any], root: dict[str, Any],
     ) -> None:
-        if el.content_reference:
-            target = el.content_reference.split("#", 1)[-1]
+        plan = self._plans.get((id(el), type_code))
+        if plan is None:
+            plan = self._plans[(id(el), type_code)] = self._plan(sd, el, type_code)
+        kind = plan.kind
+        if kind == _PRIMITIVE:
+            type_code = plan.type
+            if (_KINDS.get(item.__class__) or _kind(item)) != plan.target:
+                # The models coerce "false" to False and "0.4" to 0.4; FHIR JSON does not.
+                self.problem(loc, f"wrong JSON type {_show(item)}: a {type_code} is a JSON "
+                             f"{plan.target}", "wrong-type")
+                return
+            self._primitive(type_code, item, loc, plan.regex)
+            self.out.nodes.append(Node(loc, item, type_code, el, el.path, plan.constraints,
+                                       resource, root, is_primitive=True))
+        elif kind == _DATATYPE:
+            type_code, dsd = plan.type, plan.structure
+            if dsd is None:
+                return
+            if not isinstance(item, dict):
+                self._not_object(loc, item, type_code)
+                return
+            self.out.nodes.append(Node(loc, item, type_code, el, type_code, plan.constraints,
+                                       resource, root))
+            host = plan.host
+            if type_code == "Extension" and isinstance(item.get("url"), str):
+                host += (item["url"],)
+            self.children(dsd, dsd.root.path, item, loc, resource, root, host)
+        elif kind == _REFERENCE:
             if isinstance(item, dict):
-                target_el = sd.element(target)
-                extra = target_el.constraints if target_el else ()
-                self.out.nodes.append(Node(loc, item, "BackboneElement", el, target,
-                                           _merge(el.constraints, extra), resource, root))
-                self.children(sd, target, item, loc, resource, root,
-                              (el.path, target, "BackboneElement", "Element"))
-            return
-        if type_code is None:
-            return
-        if type_code in _COMPLEX_CONTAINERS and sd.children(el.path):
+                self.out.nodes.append(Node(loc, item, "BackboneElement", el, plan.target,
+                                           plan.constraints, resource, root))
+                self.children(sd, plan.target, item, loc, resource, root, plan.host)
+        elif kind == _CONTAINER:
+            type_code = plan.type
             if isinstance(item, dict):
                 self.out.nodes.append(Node(loc, item, type_code, el, el.path, el.constraints,
                                            resource, root))
-                self.children(sd, el.path, item, loc, resource, root,
-                              (el.path, type_code, "Element"))
+                self.children(sd, el.path, item, loc, resource, root, plan.host)
             else:
                 self._not_object(loc, item, type_code)
-            return
-        if type_code == "Resource" or (
-            (rsd := self.defs.structure(type_code)) is not None and rsd.kind == "resource"
-        ):
+        elif kind == _RESOURCE:
+            type_code = plan.type
             if isinstance(item, dict):
                 rt = item.get("resourceType")
                 if not isinstance(rt, str) and not el.path.endswith(".contained"):
@@ -297,28 +391,13 @@ class _Walker:
                 self.resource(item, loc, root if el.path.endswith(".contained") else None)
             else:
                 self._not_object(loc, item, "resource")
-            return
-        if self.defs.is_primitive(type_code):
-            # ele-1 on a primitive ("a value or extensions") is the json layer's no-null,
-            # no-empty rule; other constraints on primitives (txt-1/2 on the div) apply here.
-            want = _json_kind(type_code)
-            if _kind(item) != want:
-                # The models coerce "false" to False and "0.4" to 0.4; FHIR JSON does not.
-                self.problem(loc, f"wrong JSON type {_show(item)}: a {type_code} is a JSON "
-                             f"{want}", "wrong-type")
-                return
-            self._primitive(type_code, item, loc)
-            kept = tuple(c for c in el.constraints if c.key != "ele-1")
-            self.out.nodes.append(Node(loc, item, type_code, el, el.path, kept, resource, root,
-                                       is_primitive=True))
-            return
-        self.datatype(type_code, item, loc, el, resource, root)
 
     def _not_object(self, loc: str, item: Any, type_code: str) -> None:
         self.problem(loc, f"wrong JSON type {_show(item)}: a {type_code} is a JSON object",
                      "wrong-type")
 
-    def _primitive(self, type_code: str, item: Any, loc: str) -> None:
+    def _primitive(self, type_code: str, item: Any, loc: str,
+                   rx: re.Pattern[str] | None) -> None:
         """The lexical rules of a primitive value, from its type's definition."""
         if isinstance(item, bool):
             return
@@ -331,13 +410,17 @@ class _Walker:
             return
         if not isinstance(item, str):
             return
+        if (type_code, item) in self._valid:
+            return  # the same text of the same type, checked already
+        found = len(self.out.problems)
+        self._lexical(type_code, item, loc, rx)
+        if len(self.out.problems) == found:
+            self._valid.add((type_code, item))
+
+    def _lexical(self, type_code: str, item: str, loc: str, rx: re.Pattern[str] | None) -> None:
         if (rule := _WHITESPACE_RULES.get(type_code)) and not rule[0].fullmatch(item):
             self.problem(loc, f"{type_code} value {item!r}: {rule[1]}", "invalid-format")
             return
-        tsd = self.defs.structure(type_code)
-        # R5's base64Binary regex leaves '/' out of the alphabet: `_rules` decodes it instead.
-        rx = (_regex(tsd.regex) if tsd is not None and tsd.regex and type_code != "base64Binary"
-              else None)
         if rx is not None and not rx.fullmatch(item):
             self.problem(loc, f"invalid value {_show(item)}: not a valid {type_code} (FHIR "
                          f"{self.fv} {type_code} pattern)", "invalid-format")
