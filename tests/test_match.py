@@ -96,7 +96,8 @@ CASES: dict[str, tuple[set[str], set[str]]] = {
     # Paraneoplastic LEMS is filed at G73.1, outside G70.8-.
     "G73.1": ({"ind-lambert-eaton-syndrome"}, set()),
     # The PI label names SCID and Wiskott-Aldrich syndrome; ADA deficiency without SCID is not.
-    "D81.1": ({PI, "ind-gammagard-sd-pi"}, set()),
+    # Gammagard S/D's PI approval is partial since review R3 (2 years and older): see PARTIAL.
+    "D81.1": ({PI}, set()),
     "D82.0": ({PI}, set()),
     "D81.30": (set(), {PI}),
     # A DVT or PE reaches the thrombosis boxed warning and reaction, not the renal one.
@@ -235,7 +236,9 @@ PARTIAL: dict[str, set[str]] = {
     "G40.823": {"ind-infantile-spasms", "ind-pediatric-intractable-epilepsy"},
     "G40.822": {"ind-infantile-spasms"},
     "M33.10": {"ind-octagam-10-dermatomyositis"},
-    "D69.3": {"ind-privigen-chronic-itp", "ind-octagam-10-chronic-itp"},
+    "D69.3": {"ind-privigen-chronic-itp", "ind-octagam-10-chronic-itp", "ind-gammagard-sd-itp"},
+    # Review R3 (S1): the Gammagard S/D PI approval is for patients 2 years and older.
+    "D81.1": {"ind-gammagard-sd-pi"},
     "G61.81": {"ind-privigen-cidp"},
     "L44.0": {"ind-pityriasis-rubra-pilaris"},
     # A coded anaphylaxis or drug-allergy status reaches the contraindication, which asks the

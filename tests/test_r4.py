@@ -182,7 +182,8 @@ def test_every_fact_of_a_type_r4_lacks_is_in_its_basic(bundle: JsonDict) -> None
     basics = _resources(bundle, "Basic")
     kinds = {b["code"]["coding"][0]["code"] for b in basics}
     assert kinds == set(AS_BASIC)
-    assert len(basics) == len(r5) == 155  # 147 uses, 4 products, 4 US authorizations
+    # Counted in the R5 export, so a new use (review R3: Gammagard S/D Kawasaki) needs no edit.
+    assert len(basics) == len(r5) > 0
     products = {f"MedicinalProductDefinition/{r['id']}": r["identifier"][0]
                 for r in r5.values() if r["resourceType"] == "MedicinalProductDefinition"}
     for basic in basics:
