@@ -53,9 +53,6 @@ FP_LIMIT = 0.003
 
 _STRUCTURE_MAP = ("the engine checks a StructureMap's rules (source contexts, target paths) "
                   "against the types they map; ivig-fhir has no StructureMap semantics")
-_UNRESOLVED = ("a relative reference in a Bundle that resolves to no entry: ivig-fhir rejects "
-               "it on purpose, the engine does not even warn (tests/referee/"
-               "test_referee_parity.py ENGINE_ACCEPTS 'broken-reference')")
 
 # Files the engine rejects and ivig-fhir passes, with why.
 FALSE_NEGATIVES: dict[str, str] = {
@@ -81,11 +78,6 @@ FALSE_NEGATIVES: dict[str, str] = {
 
 # Files ivig-fhir rejects and the engine passes, with why.
 FALSE_POSITIVES: dict[str, str] = {
-    "R4B/Bundle-b248b1b2-1686-4b94-9936-37d7a5f94b51.json": _UNRESOLVED,
-    "R4B/Bundle-comprehensive-bone-marrow-report.json": _UNRESOLVED,
-    "R4B/Bundle-bundle-response-medsallergies.json": _UNRESOLVED,
-    "R5/Bundle-b248b1b2-1686-4b94-9936-37d7a5f94b51.json": _UNRESOLVED,
-    "R5/Bundle-00b99077-2bda-436e-98cc-a4f65d6c2fe0.json": _UNRESOLVED,
     "R5/Medication-med0301.json":
         "an identifier with only an id: ele-1 as written fails it (children().count() > "
         "id.count()) and tests/validate holds ivig-fhir to that; the engine accepts it, why "
