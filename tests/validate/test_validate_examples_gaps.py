@@ -50,3 +50,56 @@ def test_unresolved_reference_is_a_warning_where_it_names_a_server_resource(
     assert [p.severity for p in hits] == ["warning"], hits
     assert "need not carry" in hits[0].message
     assert not [p for p in problems if p.is_error and p.layer == "bundle"]
+
+
+# --- the invariants a core profile adds ---------------------------------------------------------
+
+SHAREABLE = "http://hl7.org/fhir/StructureDefinition/shareablecodesystem"
+
+
+def _code_system(**extra: Any) -> dict[str, Any]:
+    return {"resourceType": "CodeSystem", "id": "nested", "meta": {"profile": [SHAREABLE]},
+            "url": "http://example.org/CodeSystem/nested", "version": "1", "name": "Nested", "title": "Nested",
+            "status": "draft", "experimental": True, "publisher": "Example",
+            "description": "Two levels", "content": "complete", "caseSensitive": True,
+            "concept": [{"code": "a", "display": "A", "concept": [{"code": "b", "display": "B"}]}],
+            **extra}
+
+
+def test_core_profile_invariant_holds_a_resource_claiming_the_profile() -> None:
+    problems = found(_code_system())
+    hits = at(problems, "CodeSystem", "scs-1")
+    assert [(p.severity, p.layer) for p in hits] == [("error", "invariant")], problems
+    assert "hierarchyMeaning" in hits[0].message and "shareablecodesystem" in hits[0].message
+    assert not [p for p in found(_code_system(hierarchyMeaning="is-a")) if p.is_error]
+    # Without the profile claimed, scs-1 does not apply.
+    plain = _code_system()
+    del plain["meta"]
+    assert not [p for p in found(plain) if p.is_error]
+
+
+# --- required bindings drawn from v3-RoleCode (is-a, through subsumedBy) ------------------------
+
+def _with_parent(code: str) -> dict[str, Any]:
+    return {"resourceType": "FamilyMemberHistory", "id": "fmh", "status": "completed",
+            "patient": {"reference": "Patient/p"},
+            "relationship": {"coding": [{"system": ROLE, "code": "ONESELF"}]},
+            "extension": [{
+                "url": "http://hl7.org/fhir/StructureDefinition/"
+                       "family-member-history-genetics-parent",
+                "extension": [{"url": "type", "valueCodeableConcept": {
+                    "coding": [{"system": ROLE, "code": code}]}},
+                    {"url": "reference", "valueReference": {"reference": "Patient/q"}}]}]}
+
+
+ROLE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+
+
+@pytest.mark.parametrize("version", ["R5", "R4B"])
+def test_parent_relationship_codes_expand_through_subsumed_by(version: str) -> None:
+    # NMTH (natural mother) is subsumedBy MTH and NPRN, both under PRN: in the value set.
+    assert not [p for p in found(_with_parent("NMTH"), version) if p.is_error]
+    # SIS (sister) is a family member, not a parent.
+    errors = [p for p in found(_with_parent("SIS"), version) if p.is_error]
+    assert [p.code for p in errors] == ["code-invalid"], errors
+    assert "parent-relationship-codes" in errors[0].message

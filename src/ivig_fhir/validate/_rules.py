@@ -18,7 +18,8 @@ on the walk's nodes. Layer `structure`.
 - narrative: `#` links point at an anchor in the narrative, a contained resource or an
   element id (an error, as in the engine);
 - meta.profile: the base type itself is checked throughout; a core profile of the version
-  (shareablecodesystem, vitalsigns, ...) for its stricter cardinality, and said so; a profile
+  (shareablecodesystem, vitalsigns, ...) for its stricter cardinality and the invariants it
+  adds (layer `invariant`), and said so; a profile
   in HL7's namespace that the version does not define is an error (as in the engine); any
   other profile is reported as not checked (a warning: nothing was verified against it).
 """
@@ -32,9 +33,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ivig_fhir.definitions import Definitions
+from ivig_fhir.definitions import Definitions, ProfileDef
 from ivig_fhir.problems import Problem, Severity
 
+from . import _fhirpath
 from ._walk import Node, Walk
 
 LAYER = "structure"
@@ -180,9 +182,10 @@ class _Rules:
             profile = self.defs.profiles.get(base)
             if profile is not None and profile.type == node.type:
                 self.profile_cardinality(node, profile.url, profile.cardinality)
+                self.profile_invariants(node, profile)
                 self.problem(f"{node.loc}.meta.profile[{i}]", f"profile {url}: only its "
-                             "cardinality was checked (not its slices, fixed values or "
-                             "invariants)", "profile-partly-checked", "information")
+                             "cardinality and invariants were checked (not its slices or fixed "
+                             "values)", "profile-partly-checked", "information")
                 continue
             if base.startswith(_CORE) and self.defs.structure(base[len(_CORE):]) is None:
                 # HL7's own namespace, and the version defines no such profile (the engine
@@ -270,6 +273,32 @@ class _Rules:
         if system is not None and isinstance(code, str) and code not in system[1]:
             self.problem(loc, f"the {side} code {code!r} is not defined in the code system "
                          f"{system[0]}", "code-invalid")
+
+    def profile_invariants(self, node: Node, profile: ProfileDef) -> None:
+        """The constraints a core profile adds (shareablecodesystem's scs-1: nested concepts
+        need a hierarchyMeaning), held against a resource claiming the profile, as the engine
+        does (R5 CodeSystem-fhir-types)."""
+        name = profile.url.rsplit("/", 1)[-1]
+        for inv in profile.invariants:
+            parts = inv.path.split(".")[1:]
+            if any("[x]" in part for part in parts):
+                continue  # on a choice of types: the value's own type is the context, not kept
+            targets: list[Any] = [node.value]
+            for part in parts:
+                targets = [c for t in targets for c in _items(t.get(part))
+                           if isinstance(c, dict)]
+            for target in targets:
+                try:
+                    result = _fhirpath.evaluate(
+                        inv.expression, target, inv.path if parts else node.fp_base,
+                        resource=node.resource, root=node.root, version=self.defs.version)
+                except Exception:  # noqa: S112 - an expression fhirpathpy cannot run decides nothing
+                    continue
+                if result and result != [True]:
+                    self.problem(f"{node.loc}{'.' if parts else ''}{'.'.join(parts)}",
+                                 f"{inv.key}: {inv.human} (profile {name})", inv.key,
+                                 "warning" if inv.severity == "warning" else "error",
+                                 "invariant")
 
     def profile_cardinality(self, node: Node, url: str,
                             rules: Mapping[str, tuple[int, str]]) -> None:
