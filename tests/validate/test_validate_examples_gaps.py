@@ -59,7 +59,8 @@ SHAREABLE = "http://hl7.org/fhir/StructureDefinition/shareablecodesystem"
 
 def _code_system(**extra: Any) -> dict[str, Any]:
     return {"resourceType": "CodeSystem", "id": "nested", "meta": {"profile": [SHAREABLE]},
-            "url": "http://example.org/CodeSystem/nested", "version": "1", "name": "Nested", "title": "Nested",
+            "url": "http://example.org/CodeSystem/nested", "version": "1", "name": "Nested",
+            "title": "Nested",
             "status": "draft", "experimental": True, "publisher": "Example",
             "description": "Two levels", "content": "complete", "caseSensitive": True,
             "concept": [{"code": "a", "display": "A", "concept": [{"code": "b", "display": "B"}]}],
