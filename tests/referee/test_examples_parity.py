@@ -59,7 +59,9 @@ _ROLE_CODES = (
     "sibling-relationship-codes (is-a PRN, TWIN, SIB in v3-RoleCode), valid ones too: MTH, NMTH "
     "(subsumedBy MTH and NPRN, both under PRN), NSIS, NBRO; ivig-fhir expands the value sets "
     "from THO's v3-RoleCode and accepts them (tests/validate/test_validate_examples_gaps.py), "
-    "and rejects a code outside them")
+    "and rejects a code outside them. The referee on a hand-made FamilyMemberHistory with the "
+    "genetics-parent extension: R5 rejects MTH, NMTH and SIS alike; R4B rejects SIS only, as "
+    "ivig-fhir does in both versions")
 
 # Files the engine rejects and ivig-fhir passes, with why. The lists may name files past the
 # recorded sample (from the lead's partial verdicts): only those in the sample are asserted.
