@@ -24,7 +24,8 @@ _ABS_REST = re.compile(r"^(https?://.+)/([A-Z][A-Za-z]+)/([^/?#]+)(?:/_history/[
 _TX = ("transaction", "batch")
 _HTTP = re.compile(r"^https?://")
 # Bundles whose relative references must resolve to an entry: a transaction or batch is what
-# `upload` sends, and the server refuses a reference to a resource it does not hold; a
+# `upload` sends, where a reference to nothing is a defect of the export (HAPI refuses it
+# where a search parameter indexes the element, and stores a dangling link elsewhere); a
 # document must carry what its Composition references (Composition's definition: "any other
 # resources referenced from Composition must be included as subsequent entries in the
 # Bundle", https://hl7.org/fhir/R5/composition.html). In a collection, searchset, history,
