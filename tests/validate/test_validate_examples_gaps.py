@@ -104,3 +104,47 @@ def test_parent_relationship_codes_expand_through_subsumed_by(version: str) -> N
     errors = [p for p in found(_with_parent("SIS"), version) if p.is_error]
     assert [p.code for p in errors] == ["code-invalid"], errors
     assert "parent-relationship-codes" in errors[0].message
+
+
+# --- narrative image sources --------------------------------------------------------------------
+
+def _with_image(src: str, contained: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "Basic", "id": "b", "code": {"text": "x"},
+        "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">'
+                 f'<p>Chart</p><img src="{src}" alt="chart"/></div>'}}
+    if contained:
+        res["contained"] = contained
+    return res
+
+
+def test_narrative_image_source_must_resolve() -> None:
+    hits = at(found(_with_image("#11")), "Basic.text.div", "narrative-link")
+    assert [p.severity for p in hits] == ["error"] and "#11" in hits[0].message, hits
+    binary = {"resourceType": "Binary", "id": "11", "contentType": "image/png", "data": "AA=="}
+    assert not at(found(_with_image("#11", [binary])), "Basic.text.div", "narrative-link")
+    assert not at(found(_with_image("chart.png")), "Basic.text.div", "narrative-link")
+
+
+# --- a canonical's target profile names a canonical resource, as the engine lists them ----------
+
+def _structure(target: str) -> dict[str, Any]:
+    element = {"id": "Basic.extension", "path": "Basic.extension", "type": [
+        {"code": "canonical", "targetProfile": [f"http://hl7.org/fhir/StructureDefinition/{target}"]}]}
+    return {"resourceType": "StructureDefinition", "id": "p", "url": "http://example.org/sd/p",
+            "name": "P", "status": "draft", "kind": "resource", "abstract": False,
+            "type": "Basic", "derivation": "constraint",
+            "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Basic",
+            "differential": {"element": [element]}}
+
+
+@pytest.mark.parametrize(("version", "target", "ok"), [
+    ("R5", "ClinicalUseDefinition", True),  # no url, yet the engine counts it (NutritionIntake)
+    ("R5", "PlanDefinition", True),
+    ("R5", "Device", False),  # has url and version, is no canonical resource
+    ("R4B", "MedicinalProductDefinition", False),
+    ("R4B", "SpecimenDefinition", True),
+])
+def test_canonical_target_types(version: str, target: str, ok: bool) -> None:
+    hits = [p for p in found(_structure(target), version) if p.code == "canonical-target"]
+    assert (not hits) == ok, hits

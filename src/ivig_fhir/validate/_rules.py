@@ -12,11 +12,11 @@ on the walk's nodes. Layer `structure`.
 - ImplementationGuide published by HL7 (url under http://hl7.org/fhir/): states its standards
   status and work group in their extensions;
 - StructureDefinition: a `canonical` element's targetProfile names a canonical resource
-  type (one with `url` and `version`), not e.g. MedicinalProductDefinition;
+  type (as the engine lists them, `_CANONICAL_TYPES`), not e.g. MedicinalProductDefinition;
 - ConceptMap: source and target codes exist in their FHIR code systems (where the extract
   holds them);
-- narrative: `#` links point at an anchor in the narrative, a contained resource or an
-  element id (an error, as in the engine);
+- narrative: `#` links and image sources point at an anchor in the narrative, a contained
+  resource or an element id (an error, as in the engine);
 - meta.profile: the base type itself is checked throughout; a core profile of the version
   (shareablecodesystem, vitalsigns, ...) for its stricter cardinality and the invariants it
   adds (layer `invariant`), and said so; a profile
@@ -78,6 +78,29 @@ _WORK_GROUPS: Mapping[str, tuple[str, ...]] = {
 _HL7_URLS = ("http://hl7.org/fhir/", "http://terminology.hl7.org/")
 _LOCAL_HREF = re.compile(r"""href\s*=\s*["']#([^"']+)["']""")
 _ANCHOR = re.compile(r"""\b(?:id|name)\s*=\s*["']([^"']+)["']""")
+_LOCAL_IMG = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']#([^"']+)["']""")
+# The types the HL7 engine counts as canonical resources, per version (its
+# VersionUtilities.getCanonicalResourceNames): a canonical's targetProfile must name one of them
+# (or Resource; R5 also CanonicalResource). Not simply "has url and version": R5
+# ClinicalUseDefinition has neither and is listed (R5 StructureDefinition-NutritionIntake
+# passes the engine); Contract, Device and Composition have both and are not.
+_DEFINITIONAL = ("ActivityDefinition", "CapabilityStatement", "ChargeItemDefinition",
+                 "CodeSystem", "CompartmentDefinition", "ConceptMap", "EventDefinition",
+                 "Evidence", "EvidenceVariable", "ExampleScenario", "GraphDefinition",
+                 "ImplementationGuide", "Library", "Measure", "MessageDefinition", "NamingSystem",
+                 "OperationDefinition", "PlanDefinition", "Questionnaire", "SearchParameter",
+                 "StructureDefinition", "StructureMap", "TerminologyCapabilities", "TestScript",
+                 "ValueSet")
+_CANONICAL_TYPES: Mapping[str, frozenset[str]] = {
+    "r4": frozenset((*_DEFINITIONAL, "EffectEvidenceSynthesis", "ResearchDefinition",
+                     "ResearchElementDefinition", "RiskEvidenceSynthesis")),
+    "r4b": frozenset((*_DEFINITIONAL, "Citation", "EvidenceReport", "ResearchDefinition",
+                      "ResearchElementDefinition", "SpecimenDefinition", "SubscriptionTopic")),
+    "r5": frozenset((*_DEFINITIONAL, "ActorDefinition", "CanonicalResource", "Citation",
+                     "ClinicalUseDefinition", "ConditionDefinition", "EvidenceReport",
+                     "ObservationDefinition", "Requirements", "SpecimenDefinition",
+                     "SubscriptionTopic", "TestPlan")),
+}
 
 
 def _decode(text: str, spaces: re.Pattern[str] = _SPACE) -> bytes | None:
@@ -109,6 +132,11 @@ class _Rules:
         for href in sorted(set(_LOCAL_HREF.findall(div)) - targets):
             self.problem(node.loc, f"narrative link #{href} points at nothing in the narrative "
                          "or the resource", "narrative-link", "error", "narrative")
+        # An image's local source as well (R5 DocumentReference-sound: `<img src="#11">` with
+        # nothing contained; the engine: "Image source '#11' ... does not resolve").
+        for src in sorted(set(_LOCAL_IMG.findall(div)) - targets):
+            self.problem(node.loc, f"narrative image source #{src} points at nothing in the "
+                         "narrative or the resource", "narrative-link", "error", "narrative")
 
     def primitive(self, node: Node) -> None:
         v = node.value
@@ -236,9 +264,9 @@ class _Rules:
                     for k, url in enumerate(_items(t.get("targetProfile"))):
                         target = (self.defs.structure(url[len(_CORE):])
                                   if isinstance(url, str) and url.startswith(_CORE) else None)
-                        if (target is None or target.kind != "resource" or target.abstract
-                                or (target.element(f"{target.type}.url") is not None
-                                and target.element(f"{target.type}.version") is not None)):
+                        if (target is None or target.kind != "resource"
+                                or target.type in _CANONICAL_TYPES.get(self.defs.version, ())
+                                or target.abstract):
                             continue
                         self.problem(f"{node.loc}.{part}.element[{i}].type[{j}]"
                                      f".targetProfile[{k}]", f"{url} is not a canonical "
