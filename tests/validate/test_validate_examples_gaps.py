@@ -148,3 +148,14 @@ def _structure(target: str) -> dict[str, Any]:
 def test_canonical_target_types(version: str, target: str, ok: bool) -> None:
     hits = [p for p in found(_structure(target), version) if p.code == "canonical-target"]
     assert (not hits) == ok, hits
+
+
+def test_a_bundles_own_signature_need_not_resolve_inside_it() -> None:
+    b = _with_dangling("document")
+    b["entry"][3]["resource"].pop("population")
+    b["signature"] = {"type": [{"system": "urn:iso-astm:E1762-95:2013",
+                                "code": "1.2.840.10065.1.12.1.1"}],
+                      "when": "2026-01-01T00:00:00Z", "who": {"reference": "Practitioner/p"},
+                      "onBehalfOf": {"reference": "Organization/example"}}
+    hits = [p for p in found(b) if p.code == "unresolved-reference"]
+    assert hits and {p.severity for p in hits} == {"warning"}, hits

@@ -225,7 +225,9 @@ def _references(walk: Walk, bundle: tuple[list[Any], dict[str, Any]] | None, fil
                               f"(on the server of {entry_url})", "external-reference",
                               "warning"))
                 continue
-            if bundle_type in _MUST_CARRY:
+            # The Bundle's own references (signature.who, onBehalfOf) name signers, never
+            # content the Bundle must carry (R5 Bundle-father, a document).
+            if bundle_type in _MUST_CARRY and ".entry[" in node.loc:
                 out.append(_p(file, line, loc, f"reference {ref} does not resolve to an entry of"
                               f" the Bundle (no {m.group(1)} with id {m.group(2)!r})",
                               "unresolved-reference"))
