@@ -159,3 +159,16 @@ def test_a_bundles_own_signature_need_not_resolve_inside_it() -> None:
                       "onBehalfOf": {"reference": "Organization/example"}}
     hits = [p for p in found(b) if p.code == "unresolved-reference"]
     assert hits and {p.severity for p in hits} == {"warning"}, hits
+
+
+# --- a ValueSet names its code systems by absolute URI ------------------------------------------
+
+@pytest.mark.parametrize(("system", "ok"), [("sample-security-structural-roles", False),
+                                            ("http://example.org/roles", True),
+                                            ("urn:oid:2.16.840.1.113883.5.1", True)])
+def test_value_set_compose_system_is_absolute(system: str, ok: bool) -> None:
+    vs = {"resourceType": "ValueSet", "id": "v", "url": "http://example.org/vs", "status": "draft",
+          "compose": {"include": [{"system": system}]}}
+    hits = at(found(vs), "ValueSet.compose.include[0].system", "invalid-system")
+    assert (not hits) == ok, hits
+    assert all(p.severity == "error" for p in hits)

@@ -13,6 +13,7 @@ on the walk's nodes. Layer `structure`.
   status and work group in their extensions;
 - StructureDefinition: a `canonical` element's targetProfile names a canonical resource
   type (as the engine lists them, `_CANONICAL_TYPES`), not e.g. MedicinalProductDefinition;
+- ValueSet: compose.include/exclude.system is an absolute URI;
 - ConceptMap: source and target codes exist in their FHIR code systems (where the extract
   holds them);
 - narrative: `#` links and image sources point at an anchor in the narrative, a contained
@@ -78,6 +79,7 @@ _WORK_GROUPS: Mapping[str, tuple[str, ...]] = {
 _HL7_URLS = ("http://hl7.org/fhir/", "http://terminology.hl7.org/")
 _LOCAL_HREF = re.compile(r"""href\s*=\s*["']#([^"']+)["']""")
 _ANCHOR = re.compile(r"""\b(?:id|name)\s*=\s*["']([^"']+)["']""")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _LOCAL_IMG = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']#([^"']+)["']""")
 # The types the HL7 engine counts as canonical resources, per version (its
 # VersionUtilities.getCanonicalResourceNames): a canonical's targetProfile must name one of them
@@ -187,6 +189,8 @@ class _Rules:
                     seen.add(cid)
         if node.type == "ConceptMap":
             self.concept_map(node)
+        if node.type == "ValueSet":
+            self.value_set_systems(node)
         wgs = [e for e in _items(res.get("extension"))
                if isinstance(e, dict) and e.get("url") == _WG]
         if len(wgs) > 1:
@@ -272,6 +276,23 @@ class _Rules:
                                      f".targetProfile[{k}]", f"{url} is not a canonical "
                                      f"resource: a canonical can only point at one",
                                      "canonical-target")
+
+    def value_set_systems(self, node: Node) -> None:
+        """A ValueSet's compose names each code system by an absolute URI: a bare name
+        ('sample-security-structural-roles', R5 ValueSet-security-role-type) identifies nothing;
+        an error, as in the HL7 engine."""
+        compose = node.value.get("compose")
+        for part in ("include", "exclude"):
+            items = compose.get(part) if isinstance(compose, dict) else None
+            for i, item in enumerate(_items(items)):
+                system = item.get("system") if isinstance(item, dict) else None
+                # '#id' (a contained code system, R4B ValueSet-example-hierarchical) is not
+                # judged: whether the engine accepts it is not known yet.
+                if isinstance(system, str) and not _SCHEME.match(system) \
+                        and not system.startswith("#"):
+                    self.problem(f"{node.loc}.compose.{part}[{i}].system", f"code system "
+                                 f"{system!r} is not an absolute URI (http://..., urn:...)",
+                                 "invalid-system")
 
     def concept_map(self, node: Node) -> None:
         """A ConceptMap's source and target codes exist in their code systems, where those are
