@@ -34,6 +34,7 @@ __all__ = [
     "ExtensionDef",
     "ExtensionSlot",
     "ProfileDef",
+    "ProfileInvariant",
     "StructureDef",
     "ValueSetCodes",
     "has_extract",
@@ -158,14 +159,26 @@ class ExtensionDef:
 
 
 @dataclass(frozen=True)
+class ProfileInvariant:
+    """A constraint a core profile adds to its resource type, at an element path."""
+
+    path: str
+    key: str
+    severity: str
+    human: str
+    expression: str
+
+
+@dataclass(frozen=True)
 class ProfileDef:
     """A core profile on a resource, as far as the extract keeps it: where its cardinality is
-    stricter than the base resource's (path -> (min, max))."""
+    stricter than the base resource's (path -> (min, max)), and the constraints it adds."""
 
     url: str
     type: str
     version: str | None
     cardinality: Mapping[str, tuple[int, str]]
+    invariants: tuple[ProfileInvariant, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -393,7 +406,8 @@ def _load(v: str) -> Definitions:
         extensions=_Lazy({u: (u, r) for u, r in ext_raw.items()},
                          lambda item: _extension(*item)),
         profiles={url: ProfileDef(url, p["type"], p.get("version"),
-                                  {k: (int(v[0]), str(v[1])) for k, v in p["cardinality"].items()})
+                                  {k: (int(v[0]), str(v[1])) for k, v in p["cardinality"].items()},
+                                  tuple(ProfileInvariant(*i) for i in p.get("invariants", ())))
                   for url, p in raw.get("profiles", {}).items()},
         value_sets={
             url: ValueSetCodes(

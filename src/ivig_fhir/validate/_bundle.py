@@ -3,7 +3,8 @@
 Unique fullUrls, a `request` on every transaction/batch entry, `request.url` consistent with the
 resource for PUT and POST, legal ids, and every Reference resolving: to an entry of the Bundle
 (by urn:uuid/urn:oid or absolute fullUrl, or a relative `Type/id` against the entries' type and
-id or fullUrl base) or to a contained resource (`#id`).
+id or fullUrl base) or to a contained resource (`#id`). An unresolved relative reference is an
+error in a transaction, batch or document, a warning in other Bundles (see `_MUST_CARRY`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,16 @@ _REL = re.compile(r"^([A-Z][A-Za-z]+)/([^/?#]+)(?:/_history/[^/?#]+)?$")
 _ABS_REST = re.compile(r"^(https?://.+)/([A-Z][A-Za-z]+)/([^/?#]+)(?:/_history/[^/?#]+)?$")
 _TX = ("transaction", "batch")
 _HTTP = re.compile(r"^https?://")
+# Bundles whose relative references must resolve to an entry: a transaction or batch is what
+# `upload` sends, where a reference to nothing is a defect of the export (HAPI refuses it
+# where a search parameter indexes the element, and stores a dangling link elsewhere); a
+# document must carry what its Composition references (Composition's definition: "any other
+# resources referenced from Composition must be included as subsequent entries in the
+# Bundle", https://hl7.org/fhir/R5/composition.html). In a collection, searchset, history,
+# message or notification a relative reference names a resource on a server, which the HL7
+# engine accepts without a word (R5 Bundle-b248b1b2-..., a collection; R4B
+# Bundle-bundle-response-medsallergies, a batch-response): a warning there.
+_MUST_CARRY = (*_TX, "document")
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
 
 
@@ -214,9 +225,17 @@ def _references(walk: Walk, bundle: tuple[list[Any], dict[str, Any]] | None, fil
                               f"(on the server of {entry_url})", "external-reference",
                               "warning"))
                 continue
-            out.append(_p(file, line, loc, f"reference {ref} does not resolve to an entry of the"
-                          f" Bundle (no {m.group(1)} with id {m.group(2)!r})",
-                          "unresolved-reference"))
+            # The Bundle's own references (signature.who, onBehalfOf) name signers, never
+            # content the Bundle must carry (R5 Bundle-father, a document).
+            if bundle_type in _MUST_CARRY and ".entry[" in node.loc:
+                out.append(_p(file, line, loc, f"reference {ref} does not resolve to an entry of"
+                              f" the Bundle (no {m.group(1)} with id {m.group(2)!r})",
+                              "unresolved-reference"))
+            else:
+                out.append(_p(file, line, loc, f"reference {ref} does not resolve to an entry of"
+                              f" the Bundle (no {m.group(1)} with id {m.group(2)!r}); a "
+                              f"{bundle_type} Bundle need not carry what it points at",
+                              "unresolved-reference", "warning"))
             continue
         m2 = _ABS_REST.match(ref)
         if m2 and f"{m2.group(2)}/{m2.group(3)}" in index:

@@ -12,13 +12,15 @@ on the walk's nodes. Layer `structure`.
 - ImplementationGuide published by HL7 (url under http://hl7.org/fhir/): states its standards
   status and work group in their extensions;
 - StructureDefinition: a `canonical` element's targetProfile names a canonical resource
-  type (one with `url` and `version`), not e.g. MedicinalProductDefinition;
+  type (as the engine lists them, `_CANONICAL_TYPES`), not e.g. MedicinalProductDefinition;
+- ValueSet: compose.include/exclude.system is an absolute URI;
 - ConceptMap: source and target codes exist in their FHIR code systems (where the extract
   holds them);
-- narrative: `#` links point at an anchor in the narrative, a contained resource or an
-  element id (an error, as in the engine);
+- narrative: `#` links and image sources point at an anchor in the narrative, a contained
+  resource or an element id (an error, as in the engine);
 - meta.profile: the base type itself is checked throughout; a core profile of the version
-  (shareablecodesystem, vitalsigns, ...) for its stricter cardinality, and said so; a profile
+  (shareablecodesystem, vitalsigns, ...) for its stricter cardinality and the invariants it
+  adds (layer `invariant`), and said so; a profile
   in HL7's namespace that the version does not define is an error (as in the engine); any
   other profile is reported as not checked (a warning: nothing was verified against it).
 """
@@ -32,9 +34,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ivig_fhir.definitions import Definitions
+from ivig_fhir.definitions import Definitions, ProfileDef
 from ivig_fhir.problems import Problem, Severity
 
+from . import _fhirpath
 from ._walk import Node, Walk
 
 LAYER = "structure"
@@ -76,6 +79,30 @@ _WORK_GROUPS: Mapping[str, tuple[str, ...]] = {
 _HL7_URLS = ("http://hl7.org/fhir/", "http://terminology.hl7.org/")
 _LOCAL_HREF = re.compile(r"""href\s*=\s*["']#([^"']+)["']""")
 _ANCHOR = re.compile(r"""\b(?:id|name)\s*=\s*["']([^"']+)["']""")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_LOCAL_IMG = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']#([^"']+)["']""")
+# The types the HL7 engine counts as canonical resources, per version (its
+# VersionUtilities.getCanonicalResourceNames): a canonical's targetProfile must name one of them
+# (or Resource; R5 also CanonicalResource). Not simply "has url and version": R5
+# ClinicalUseDefinition has neither and is listed (R5 StructureDefinition-NutritionIntake
+# passes the engine); Contract, Device and Composition have both and are not.
+_DEFINITIONAL = ("ActivityDefinition", "CapabilityStatement", "ChargeItemDefinition",
+                 "CodeSystem", "CompartmentDefinition", "ConceptMap", "EventDefinition",
+                 "Evidence", "EvidenceVariable", "ExampleScenario", "GraphDefinition",
+                 "ImplementationGuide", "Library", "Measure", "MessageDefinition", "NamingSystem",
+                 "OperationDefinition", "PlanDefinition", "Questionnaire", "SearchParameter",
+                 "StructureDefinition", "StructureMap", "TerminologyCapabilities", "TestScript",
+                 "ValueSet")
+_CANONICAL_TYPES: Mapping[str, frozenset[str]] = {
+    "r4": frozenset((*_DEFINITIONAL, "EffectEvidenceSynthesis", "ResearchDefinition",
+                     "ResearchElementDefinition", "RiskEvidenceSynthesis")),
+    "r4b": frozenset((*_DEFINITIONAL, "Citation", "EvidenceReport", "ResearchDefinition",
+                      "ResearchElementDefinition", "SpecimenDefinition", "SubscriptionTopic")),
+    "r5": frozenset((*_DEFINITIONAL, "ActorDefinition", "CanonicalResource", "Citation",
+                     "ClinicalUseDefinition", "ConditionDefinition", "EvidenceReport",
+                     "ObservationDefinition", "Requirements", "SpecimenDefinition",
+                     "SubscriptionTopic", "TestPlan")),
+}
 
 
 def _decode(text: str, spaces: re.Pattern[str] = _SPACE) -> bytes | None:
@@ -107,6 +134,11 @@ class _Rules:
         for href in sorted(set(_LOCAL_HREF.findall(div)) - targets):
             self.problem(node.loc, f"narrative link #{href} points at nothing in the narrative "
                          "or the resource", "narrative-link", "error", "narrative")
+        # An image's local source as well (R5 DocumentReference-sound: `<img src="#11">` with
+        # nothing contained; the engine: "Image source '#11' ... does not resolve").
+        for src in sorted(set(_LOCAL_IMG.findall(div)) - targets):
+            self.problem(node.loc, f"narrative image source #{src} points at nothing in the "
+                         "narrative or the resource", "narrative-link", "error", "narrative")
 
     def primitive(self, node: Node) -> None:
         v = node.value
@@ -157,6 +189,8 @@ class _Rules:
                     seen.add(cid)
         if node.type == "ConceptMap":
             self.concept_map(node)
+        if node.type == "ValueSet":
+            self.value_set_systems(node)
         wgs = [e for e in _items(res.get("extension"))
                if isinstance(e, dict) and e.get("url") == _WG]
         if len(wgs) > 1:
@@ -180,9 +214,10 @@ class _Rules:
             profile = self.defs.profiles.get(base)
             if profile is not None and profile.type == node.type:
                 self.profile_cardinality(node, profile.url, profile.cardinality)
+                self.profile_invariants(node, profile)
                 self.problem(f"{node.loc}.meta.profile[{i}]", f"profile {url}: only its "
-                             "cardinality was checked (not its slices, fixed values or "
-                             "invariants)", "profile-partly-checked", "information")
+                             "cardinality and invariants were checked (not its slices or fixed "
+                             "values)", "profile-partly-checked", "information")
                 continue
             if base.startswith(_CORE) and self.defs.structure(base[len(_CORE):]) is None:
                 # HL7's own namespace, and the version defines no such profile (the engine
@@ -233,14 +268,31 @@ class _Rules:
                     for k, url in enumerate(_items(t.get("targetProfile"))):
                         target = (self.defs.structure(url[len(_CORE):])
                                   if isinstance(url, str) and url.startswith(_CORE) else None)
-                        if (target is None or target.kind != "resource" or target.abstract
-                                or (target.element(f"{target.type}.url") is not None
-                                and target.element(f"{target.type}.version") is not None)):
+                        if (target is None or target.kind != "resource"
+                                or target.type in _CANONICAL_TYPES.get(self.defs.version, ())
+                                or target.abstract):
                             continue
                         self.problem(f"{node.loc}.{part}.element[{i}].type[{j}]"
                                      f".targetProfile[{k}]", f"{url} is not a canonical "
                                      f"resource: a canonical can only point at one",
                                      "canonical-target")
+
+    def value_set_systems(self, node: Node) -> None:
+        """A ValueSet's compose names each code system by an absolute URI: a bare name
+        ('sample-security-structural-roles', R5 ValueSet-security-role-type) identifies nothing;
+        an error, as in the HL7 engine."""
+        compose = node.value.get("compose")
+        for part in ("include", "exclude"):
+            items = compose.get(part) if isinstance(compose, dict) else None
+            for i, item in enumerate(_items(items)):
+                system = item.get("system") if isinstance(item, dict) else None
+                # '#id' (a contained code system, R4B ValueSet-example-hierarchical) is not
+                # judged: whether the engine accepts it is not known yet.
+                if isinstance(system, str) and not _SCHEME.match(system) \
+                        and not system.startswith("#"):
+                    self.problem(f"{node.loc}.compose.{part}[{i}].system", f"code system "
+                                 f"{system!r} is not an absolute URI (http://..., urn:...)",
+                                 "invalid-system")
 
     def concept_map(self, node: Node) -> None:
         """A ConceptMap's source and target codes exist in their code systems, where those are
@@ -270,6 +322,32 @@ class _Rules:
         if system is not None and isinstance(code, str) and code not in system[1]:
             self.problem(loc, f"the {side} code {code!r} is not defined in the code system "
                          f"{system[0]}", "code-invalid")
+
+    def profile_invariants(self, node: Node, profile: ProfileDef) -> None:
+        """The constraints a core profile adds (shareablecodesystem's scs-1: nested concepts
+        need a hierarchyMeaning), held against a resource claiming the profile, as the engine
+        does (R5 CodeSystem-fhir-types)."""
+        name = profile.url.rsplit("/", 1)[-1]
+        for inv in profile.invariants:
+            parts = inv.path.split(".")[1:]
+            if any("[x]" in part for part in parts):
+                continue  # on a choice of types: the value's own type is the context, not kept
+            targets: list[Any] = [node.value]
+            for part in parts:
+                targets = [c for t in targets for c in _items(t.get(part))
+                           if isinstance(c, dict)]
+            for target in targets:
+                try:
+                    result = _fhirpath.evaluate(
+                        inv.expression, target, inv.path if parts else node.fp_base,
+                        resource=node.resource, root=node.root, version=self.defs.version)
+                except Exception:  # noqa: S112 - an expression fhirpathpy cannot run decides nothing
+                    continue
+                if result and result != [True]:
+                    self.problem(f"{node.loc}{'.' if parts else ''}{'.'.join(parts)}",
+                                 f"{inv.key}: {inv.human} (profile {name})", inv.key,
+                                 "warning" if inv.severity == "warning" else "error",
+                                 "invariant")
 
     def profile_cardinality(self, node: Node, url: str,
                             rules: Mapping[str, tuple[int, str]]) -> None:
