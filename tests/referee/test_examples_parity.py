@@ -86,13 +86,6 @@ FALSE_NEGATIVES: dict[str, str] = {
 
 # Files ivig-fhir rejects and the engine passes, with why.
 FALSE_POSITIVES: dict[str, str] = {
-    "R5/Medication-med0301.json":
-        "an identifier with only an id: ele-1 as written fails it (children().count() > "
-        "id.count()) and tests/validate holds ivig-fhir to that; the engine never fails ele-1 "
-        "on an element whose only child is an id (referee run on hand-made R5 Patients with "
-        "identifier [{id}], name [{id}], maritalStatus {id}: only ident-1/dom-6 warnings). "
-        "The fix belongs in validate/_invariant.py (_ele1) and its test "
-        "test_ele1_element_with_only_id",
 }
 
 # Versions where the listed misses still exceed the thresholds (issue 14 item 2 not met yet):

@@ -233,10 +233,15 @@ def test_rng2_respects_precision_and_units() -> None:
     assert only(check(g), "invariant") == []  # not comparable: rng-2 does not apply
 
 
-def test_ele1_element_with_only_id() -> None:
+def test_ele1_element_with_only_id_is_a_warning() -> None:
+    # ele-1 as written fails it; the HL7 engine accepts it (R5 Medication-med0301).
     mk = medication_knowledge()
     mk["code"] = {"id": "c1"}
-    assert_one(check(mk), "invariant", "MedicationKnowledge.code", "ele-1")
+    p = assert_one(check(mk), "invariant", "MedicationKnowledge.code", "ele-1")
+    assert p.severity == "warning"
+    mk["code"] = {}
+    assert assert_one(check(mk), "invariant", "MedicationKnowledge.code",
+                      "ele-1").severity == "error"
 
 
 def test_bdl7_duplicate_fullurl_also_by_invariant() -> None:
