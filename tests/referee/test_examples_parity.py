@@ -91,6 +91,9 @@ FALSE_POSITIVES: dict[str, str] = {
 # Versions where the listed misses still exceed the thresholds (issue 14 item 2 not met yet):
 # reported as an expected failure, and a failure once the rates do hold.
 RATES_NOT_MET: dict[str, str] = {
+    "R5": "3 false negatives of 111 rejected (2.7%), 0 false positives of 1,100 files, on the "
+          "recorded sample: two are the engine's own error on v3-RoleCode value sets (counted "
+          "all the same), one needs a snapshot generator",
     "R4B": "4 false negatives of 68 rejected (5.9%), 0 false positives of 750 files, on the "
            "recorded sample: two StructureMaps, a FHIRPath inside a definition, an extension "
            "context",
