@@ -55,9 +55,9 @@ def test_text_diff_shows_the_changed_dose_and_the_removed_indication(
     assert "#dosing/ClinicalUseDefinition/ind-infantile-spasms/course-regimen" in lines[dosing + 1]
     assert "      dosage[1].doseAndRate[1].dose: 0.4–2 g/kg → 0.5–2 g/kg" in lines
     assert "      clinicalUseIssue: − ClinicalUseDefinition/ind-kawasaki-disease" in lines
-    # the use's ValueSet goes with it: no other fact names Kawasaki disease
-    assert any("removed" in x and "ValueSet/kawasaki-disease" in x for x in lines), lines
-    assert lines[-1] == "0 added, 2 removed, 2 changed"
+    # the use's ValueSet stays: the Gammagard S/D Kawasaki approval (review R3) names it too
+    assert not any("ValueSet/kawasaki-disease" in x for x in lines), lines
+    assert lines[-1] == "0 added, 1 removed, 2 changed"
 
 
 def test_json_diff_for_tools_and_any_export_form(exports: tuple[Path, Path]) -> None:
@@ -67,11 +67,12 @@ def test_json_diff_for_tools_and_any_export_form(exports: tuple[Path, Path]) -> 
                                  str(new / "ivig-fhir-bundle.json"), "--format", "json"])
     assert result.exit_code == 1, result.output
     report = json.loads(result.output)
-    assert report["counts"] == {"added": 0, "removed": 2, "changed": 2}  # use and its ValueSet
+    # the use; its ValueSet stays for the Gammagard S/D Kawasaki approval
+    assert report["counts"] == {"added": 0, "removed": 1, "changed": 2}
     by_key = {c["key"]: c for c in report["changes"]}
     assert by_key["ClinicalUseDefinition/ind-kawasaki-disease"]["change"] == "removed"
     assert by_key["ClinicalUseDefinition/ind-kawasaki-disease"]["kind"] == "indication"
-    assert by_key["ValueSet/kawasaki-disease"]["change"] == "removed"
+    assert "ValueSet/kawasaki-disease" not in by_key
     dose = by_key["MedicationKnowledge/ivig-knowledge#dosing/"
                   "ClinicalUseDefinition/ind-infantile-spasms/course-regimen"]
     assert {"field": "dosage[1].doseAndRate[1].dose", "old": "0.4–2 g/kg",
