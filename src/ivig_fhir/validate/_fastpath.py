@@ -691,15 +691,8 @@ def _of_type(params: list[Mapping[str, Any]]) -> Run:
 
 
 def _is_function(params: list[Mapping[str, Any]]) -> Run:
-    name = _type_name(params[0])
-
-    def run(c: list[Item], env: Env) -> list[Item]:
-        if not c:
-            return []
-        if len(c) > 1:
-            raise Fallback
-        return [(_is_type(c[0], name, env.model), None)]
-    return run
+    # is(T) on the focus is the `is` operator with the focus as its left side.
+    return _is(lambda c, env: c, _type_name(params[0]))
 
 
 def _trace(params: list[Mapping[str, Any]]) -> Run:
