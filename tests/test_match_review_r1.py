@@ -6,18 +6,11 @@ The codes of one tuple are one patient's problems (`ivig-fhir match` reads them 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from ivig_fhir.cli import app
-
-ROOT = Path(__file__).resolve().parents[1]
-EXPORT = ROOT / "output" / "ivig-fhir-bundle.json"
-runner = CliRunner()
+import exported
 
 GVHD = "ind-graft-versus-host-disease"
 REJECTION = "ind-solid-organ-transplant-rejection"
@@ -126,12 +119,6 @@ PARTIAL: dict[tuple[str, ...], set[str]] = {
 }
 
 
-def _match(codes: tuple[str, ...]) -> list[dict[str, Any]]:
-    result = runner.invoke(app, ["match", *codes, "--export", str(EXPORT), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    answers: list[dict[str, Any]] = json.loads(result.stdout)
-    return answers
-
 
 def _ids(answers: list[dict[str, Any]], complete: bool) -> set[str]:
     return {hit["resource"].split("/", 1)[1] for answer in answers for hit in answer["hits"]
@@ -141,7 +128,7 @@ def _ids(answers: list[dict[str, Any]], complete: bool) -> set[str]:
 @pytest.mark.parametrize("codes", list(PATIENTS), ids=" ".join)
 def test_review_r1_patient_hits_and_non_hits(codes: tuple[str, ...]) -> None:
     must, must_not = PATIENTS[codes]
-    answers = _match(codes)
+    answers = exported.match(codes)
     complete = _ids(answers, True)
     reached = complete | _ids(answers, False)
     assert must <= complete, f"{codes}: missing {must - complete}; got {sorted(complete)}"
@@ -152,7 +139,7 @@ def test_review_r1_patient_hits_and_non_hits(codes: tuple[str, ...]) -> None:
 
 @pytest.mark.parametrize("codes", list(PARTIAL), ids=" ".join)
 def test_review_r1_partial_hits_say_what_the_use_needs(codes: tuple[str, ...]) -> None:
-    answers = _match(codes)
+    answers = exported.match(codes)
     assert PARTIAL[codes] <= _ids(answers, False)
     assert not PARTIAL[codes] & _ids(answers, True)
     for answer in answers:
@@ -160,11 +147,6 @@ def test_review_r1_partial_hits_say_what_the_use_needs(codes: tuple[str, ...]) -
             if not hit["complete"]:
                 assert hit["needs"], hit
 
-
-def _bundle() -> dict[str, dict[str, Any]]:
-    data = json.loads(EXPORT.read_text(encoding="utf-8"))
-    return {f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"]
-            for e in data["entry"]}
 
 
 @pytest.mark.parametrize(("resource", "not_equivalent"), [
@@ -178,11 +160,12 @@ def _bundle() -> dict[str, dict[str, Any]]:
 ])
 def test_review_r1_codeable_concept_carries_no_code_narrower_than_the_concept(
         resource: str, not_equivalent: str) -> None:
-    concept = _bundle()[resource]["indication"]["diseaseSymptomProcedure"]["concept"]
+    use = exported.resources()[resource.split("/", 1)[1]]
+    concept = use["indication"]["diseaseSymptomProcedure"]["concept"]
     assert not_equivalent not in {c["code"] for c in concept.get("coding", [])}
     # ... while its ValueSet still holds the code's members.
     link = next(e["valueCanonical"] for e in concept["extension"]
                 if e["url"].endswith("/concept-value-set"))
-    value_set = _bundle()[f"ValueSet/{link.split('|')[0].rsplit('/', 1)[1]}"]
+    value_set = exported.resources()[link.split('|')[0].rsplit('/', 1)[1]]
     codes = {c["code"] for c in value_set["expansion"]["contains"]}
     assert any(c.startswith(not_equivalent + ".") for c in codes), sorted(codes)[:5]

@@ -6,18 +6,11 @@ The codes of one tuple are one patient's problems (`ivig-fhir match` reads them 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from ivig_fhir.cli import app
-
-ROOT = Path(__file__).resolve().parents[1]
-EXPORT = ROOT / "output" / "ivig-fhir-bundle.json"
-runner = CliRunner()
+import exported
 
 BOXED_THROMBOSIS = "warn-boxed-thrombosis"
 BOXED_RENAL = "warn-boxed-renal-failure"
@@ -25,25 +18,12 @@ MI = "ue-myocardial-infarction"
 VASCULITIS = "ind-systemic-vasculitis"
 
 
-def _match(codes: tuple[str, ...]) -> list[dict[str, Any]]:
-    result = runner.invoke(app, ["match", *codes, "--export", str(EXPORT), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    answers: list[dict[str, Any]] = json.loads(result.stdout)
-    return answers
-
-
-def _hits(codes: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [hit for answer in _match(codes) for hit in answer["hits"]]
 
 
 def _ids(hits: list[dict[str, Any]], **where: Any) -> set[str]:
     return {h["resource"].split("/", 1)[1] for h in hits
             if all(h.get(k) == v for k, v in where.items())}
 
-
-def _bundle() -> dict[str, dict[str, Any]]:
-    data = json.loads(EXPORT.read_text(encoding="utf-8"))
-    return {e["resource"]["id"]: e["resource"] for e in data["entry"]}
 
 
 # (patient's codes) -> (issues reached as a current condition/reaction, issues it must not reach)
@@ -82,7 +62,7 @@ RISK: dict[tuple[str, ...], tuple[set[str], set[str]]] = {
 @pytest.mark.parametrize("codes", list(CONDITION), ids=" ".join)
 def test_review_r2_condition_hits_and_non_hits(codes: tuple[str, ...]) -> None:
     must, must_not = CONDITION[codes]
-    hits = _hits(codes)
+    hits = exported.hits(codes)
     assert must <= _ids(hits, complete=True), hits
     assert not _ids(hits) & must_not, hits
 
@@ -90,7 +70,7 @@ def test_review_r2_condition_hits_and_non_hits(codes: tuple[str, ...]) -> None:
 @pytest.mark.parametrize("codes", list(RISK), ids=" ".join)
 def test_review_r2_risk_factor_hits_and_non_hits(codes: tuple[str, ...]) -> None:
     must, must_not = RISK[codes]
-    hits = _hits(codes)
+    hits = exported.hits(codes)
     assert must <= _ids(hits, role="risk factor"), hits
     assert not _ids(hits) & must_not, hits
 
@@ -99,7 +79,7 @@ def test_review_r2_risk_factor_hits_and_non_hits(codes: tuple[str, ...]) -> None
 def test_review_r2_boxed_warnings_apply_to_every_recipient(warning: str) -> None:
     """Q1: FHIR reads `population` as whom the warning applies to; the risk factors are an
     extension, so a patient with no risk-factor code still gets the warning."""
-    res = _bundle()[warning]
+    res = exported.resources()[warning]
     assert "population" not in res
     factors = [e["valueReference"]["reference"] for e in res["extension"]
                if e["url"] == "https://ivig-fhir.org/fhir/StructureDefinition/risk-factor"]
@@ -109,7 +89,7 @@ def test_review_r2_boxed_warnings_apply_to_every_recipient(warning: str) -> None
 def test_review_r2_varicella_exposure_alone_is_partial_and_asks_about_vaccine() -> None:
     """Q6: a healthy exposed contact gets vaccine, not IVIG: the source read names no
     population, so the use is partial and asks the record to confirm."""
-    hits = [h for h in _hits(("Z20.820",))
+    hits = [h for h in exported.hits(("Z20.820",))
             if h["resource"].endswith("/ind-varicella-postexposure-prophylaxis")]
     assert hits and not any(h["complete"] for h in hits)
     assert all("confirm not eligible for vaccine" in h["needs"] for h in hits)
@@ -123,12 +103,12 @@ def test_review_r2_page_approvals_without_age_are_superseded_in_part(
         page_use: str, label_use: str, code: str) -> None:
     """Q8: every label approval read is for adults, so the page's ageless "FDA-approved" use
     is marked superseded in part by it (as P8 for dermatomyositis)."""
-    res = _bundle()[page_use]
+    res = exported.resources()[page_use]
     assert any(c["code"] == "superseded-in-part"
                for cat in res["category"] for c in cat.get("coding", []))
     assert {e["valueReference"]["reference"] for e in res["extension"]
             if e["url"].endswith("/superseded-by")} == {f"ClinicalUseDefinition/{label_use}"}
-    hits = _hits((code,))
+    hits = exported.hits((code,))
     assert label_use in _ids(hits, complete=False)
     assert page_use in _ids(hits)
 
@@ -143,10 +123,10 @@ def test_review_r2_page_approvals_without_age_are_superseded_in_part(
 def test_review_r2_hemolysis_is_a_warning_and_the_use_is_held(
         codes: tuple[str, ...], warned: bool, use_flagged: str | None,
         no_use: str | None) -> None:
-    hits = _hits(codes)
+    hits = exported.hits(codes)
     assert ("warn-hemolysis" in _ids(hits)) is warned, hits
     if use_flagged:
-        res = _bundle()[use_flagged]
+        res = exported.resources()[use_flagged]
         assert res["status"]["coding"][0]["code"] == "draft"
         assert {e["valueReference"]["reference"] for e in res["extension"]
                 if e["url"].endswith("/conflicts-with")} == {
@@ -157,6 +137,6 @@ def test_review_r2_hemolysis_is_a_warning_and_the_use_is_held(
 
 def test_review_r2_gammagard_sd_carries_the_package_ndc_read() -> None:
     """Q10: orders carry the package NDC; the product NDC stays for rules that strip it."""
-    ndcs = {i["value"] for i in _bundle()["mpd-gammagard-sd"]["identifier"]
+    ndcs = {i["value"] for i in exported.resources()["mpd-gammagard-sd"]["identifier"]
             if i["system"] == "http://hl7.org/fhir/sid/ndc"}
     assert ndcs == {"0944-2658", "0944-2658-04"}

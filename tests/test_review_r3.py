@@ -8,17 +8,11 @@ The codes of one tuple are one patient's problems (`ivig-fhir match` reads them 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from ivig_fhir.cli import app
-
-ROOT = Path(__file__).resolve().parents[1]
-EXPORT = ROOT / "output" / "ivig-fhir-bundle.json"
-runner = CliRunner()
+import exported
 
 HEMOLYSIS = "warn-hemolysis"
 TRANSFUSION_USE = "ind-hemolytic-transfusion-reaction"
@@ -28,21 +22,13 @@ DAILYMED = "setid=9ac2ccbf-1271-477c-9cc9-811838432506"
 DAILYMED_EARLIER = "setid=84bf3b45-f329-408d-a971-55c098f92cb0"
 
 
-def _hits(codes: tuple[str, ...]) -> list[dict[str, Any]]:
-    result = runner.invoke(app, ["match", *codes, "--export", str(EXPORT), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    return [hit for answer in json.loads(result.stdout) for hit in answer["hits"]]
-
 
 def _hit(codes: tuple[str, ...], resource: str) -> dict[str, Any]:
-    found = [h for h in _hits(codes) if h["resource"] == f"ClinicalUseDefinition/{resource}"]
+    wanted = f"ClinicalUseDefinition/{resource}"
+    found = [h for h in exported.hits(codes) if h["resource"] == wanted]
     assert len(found) == 1, found
     return found[0]
 
-
-def _bundle() -> dict[str, dict[str, Any]]:
-    data = json.loads(EXPORT.read_text(encoding="utf-8"))
-    return {e["resource"]["id"]: e["resource"] for e in data["entry"]}
 
 
 def _source_urls(bundle: dict[str, dict[str, Any]], resource: str) -> list[str]:
@@ -80,7 +66,7 @@ def test_review_r3_gammagard_sd_approvals_cite_the_plr_label_and_keep_the_old_wo
         approval: str) -> None:
     """S1: each approval is read in a DailyMed PLR label; where the earlier (pre-PLR) insert
     said more or less, its words stay in the note, marked superseded in part."""
-    bundle = _bundle()
+    bundle = exported.resources()
     urls = _source_urls(bundle, approval)
     assert any(DAILYMED in u or DAILYMED_EARLIER in u for u in urls), urls
     if approval != "ind-gammagard-sd-kawasaki":  # the pre-PLR insert has no Kawasaki section
@@ -94,7 +80,7 @@ def test_review_r3_gammagard_sd_approvals_cite_the_plr_label_and_keep_the_old_wo
 def test_review_r3_page_kawasaki_use_is_superseded_in_part_by_the_pediatric_approval() -> None:
     """S1 (as Q8 for CIDP and MMN): the page's ageless "FDA-approved" Kawasaki use stays
     active, marked superseded in part by the one label approval read (pediatric)."""
-    res = _bundle()["ind-kawasaki-disease"]
+    res = exported.resources()["ind-kawasaki-disease"]
     assert res["status"]["coding"][0]["code"] == "active"
     assert any(c["code"] == "superseded-in-part"
                for cat in res["category"] for c in cat.get("coding", []))
@@ -117,14 +103,14 @@ def test_review_r3_named_incompatibility_reaches_the_hemolysis_warning(
         codes: tuple[str, ...], warned: bool) -> None:
     """S2: before, a worked-up hemolysis after IVIG reached only the transfusion-reaction use,
     held in conflict with a warning the code never reached."""
-    hits = _hits(codes)
+    hits = exported.hits(codes)
     ids = {h["resource"].split("/", 1)[1] for h in hits}
     assert (HEMOLYSIS in ids) is warned, hits
     assert (TRANSFUSION_USE in ids) is warned, hits
     if warned:
         use = next(h for h in hits if h["resource"].endswith(f"/{TRANSFUSION_USE}"))
         assert "In conflict, held for review" in use["status"]
-        res = _bundle()[TRANSFUSION_USE]
+        res = exported.resources()[TRANSFUSION_USE]
         assert res["status"]["coding"][0]["code"] == "draft"
         assert {e["valueReference"]["reference"] for e in res["extension"]
                 if e["url"].endswith("/conflicts-with")} == {
@@ -136,17 +122,17 @@ def test_review_r3_small_lymphocytic_lymphoma_gap_is_recorded(code: str) -> None
     """S3, accepted: C83.0 is broader than B-CLL (it also takes marginal zone and
     lymphoplasmacytic lymphomas), so it reaches no CLL use; the CLL ValueSet tells the rule
     author so, with what to do locally."""
-    assert not {h["resource"].split("/", 1)[1] for h in _hits((code,))} & CLL_USES
-    div = _bundle()["b-cell-chronic-lymphocytic-leukemia"]["text"]["div"]
+    assert not {h["resource"].split("/", 1)[1] for h in exported.hits((code,))} & CLL_USES
+    div = exported.resources()["b-cell-chronic-lymphocytic-leukemia"]["text"]["div"]
     assert "C83.0" in div and "committee call" in div
     # C91.1 still reaches both uses, partial until the hypogammaglobulinemia is confirmed.
-    hits = _hits(("C91.10",))
+    hits = exported.hits(("C91.10",))
     assert {h["resource"].split("/", 1)[1] for h in hits if not h["complete"]} >= CLL_USES
 
 
 def test_review_r3_catheter_risk_factor_in_the_labels_words() -> None:
     """S4: the boxed warnings say "indwelling vascular catheters", not only central ones."""
-    group = _bundle()["pop-thrombosis-risk-central-catheter"]
+    group = exported.resources()["pop-thrombosis-risk-central-catheter"]
     assert group["name"] == "At risk of thrombosis: indwelling vascular catheter"
     assert "central vascular catheter" not in json.dumps(group)
 
@@ -154,12 +140,12 @@ def test_review_r3_catheter_risk_factor_in_the_labels_words() -> None:
 def test_review_r3_drug_induced_enzyme_deficiency_over_alert_is_recorded() -> None:
     """S5, accepted: D59.2 also takes G6PD-type hemolysis; the warning still fires (safe side)
     and the ValueSet says why."""
-    assert HEMOLYSIS in {h["resource"].split("/", 1)[1] for h in _hits(("D59.2",))}
-    div = _bundle()["ivig-hemolysis"]["text"]["div"]
+    assert HEMOLYSIS in {h["resource"].split("/", 1)[1] for h in exported.hits(("D59.2",))}
+    div = exported.resources()["ivig-hemolysis"]["text"]["div"]
     assert "Drug-induced enzyme deficiency anemia" in div and "Review R3 (S5)" in div
 
 
 def test_review_r3_drugs_com_source_says_its_indications_were_not_curated() -> None:
     """S6: the Drugs.com copy's description no longer suggests its indications were read."""
-    doc = _bundle()["src-label-gammagard-sd-drugs-com"]
+    doc = exported.resources()["src-label-gammagard-sd-drugs-com"]
     assert "Indications and Usage were not curated from this copy" in doc["description"]
