@@ -56,6 +56,7 @@ from . import (
     _binding,
     _bundle,
     _codes,
+    _conformance,
     _extensions,
     _fhirpath,
     _invariant,
@@ -160,7 +161,8 @@ def validate_resource(
     if structure:
         return sorted(problems + structure, key=_key)
     w = walk(data, defs, file=file, line=line)
-    structure = w.problems + _rules.check(w, defs, file=file, line=line)
+    structure = (w.problems + _rules.check(w, defs, file=file, line=line)
+                 + _conformance.check(w, defs, file=file, line=line))
     problems += structure
     problems += _invariant.check(w, data, file=file, version=version, line=line,
                                  quiet_failures=bool(structure))

@@ -1,0 +1,205 @@
+"""Rules on conformance resources that no constraint of the definitions states, checked on the
+walk's StructureDefinition nodes (top level, Bundle entries, contained). Layer `structure`.
+
+- `type` is a type this FHIR version defines, or an absolute URL (a logical model's own type);
+- a constraint this StructureDefinition defines (its `source` absent or this one's url) has an
+  expression written in FHIRPath's grammar: no double-quoted token (strings are single-quoted,
+  delimited identifiers back-quoted);
+- each differential path names elements of the constrained type: a choice element is written
+  `name[x]` or renamed to one of its types (`valueQuantity`), never plain `name`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ivig_fhir.definitions import Definitions, ElementDef, StructureDef
+from ivig_fhir.problems import Problem
+
+from ._walk import Walk
+
+LAYER = "structure"
+_CORE = "http://hl7.org/fhir/StructureDefinition/"
+
+
+def check(walk: Walk, defs: Definitions, *, file: str, line: int | None = None) -> list[Problem]:
+    out: list[Problem] = []
+    for node in walk.nodes:
+        if node.is_resource and node.type == "StructureDefinition" and \
+                isinstance(node.value, dict):
+            sd = node.value
+            for where, message, code in (*_type(sd, defs), *_expressions(sd),
+                                         *_paths(sd, defs)):
+                out.append(Problem(file, line, None, f"{node.loc}.{where}", message, "error",
+                                   LAYER, code))
+    return out
+
+
+def _elements(sd: dict[str, Any], part: str) -> list[tuple[int, dict[str, Any]]]:
+    holder = sd.get(part)
+    items = holder.get("element") if isinstance(holder, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [(i, e) for i, e in enumerate(items) if isinstance(e, dict)]
+
+
+def _type(sd: dict[str, Any], defs: Definitions) -> list[tuple[str, str, str]]:
+    """StructureDefinition.type: "References are URLs that are relative to
+    http://hl7.org/fhir/StructureDefinition ... Absolute URLs are only allowed in logical
+    models", so a bare name must be a type of the specification (R5 Bundle-dataelements:
+    type 'date.id'). The specification's own logical models (Definition, Event, ...) name the
+    type they define: their url is the one the name resolves to."""
+    t = sd.get("type")
+    if not isinstance(t, str) or ":" in t or defs.structure(t) is not None \
+            or sd.get("url") == _CORE + t:
+        return []
+    return [("type", f"type {t!r} is not a type FHIR {defs.fhir_version or defs.version} "
+             "defines; a logical model's own type is an absolute URL (e.g. its url)",
+             "structuredefinition-type")]
+
+
+# --- constraint expressions --------------------------------------------------------------
+
+
+def _expressions(sd: dict[str, Any]) -> list[tuple[str, str, str]]:
+    url = sd.get("url")
+    own = {None, url}
+    version = sd.get("version")
+    if isinstance(url, str) and isinstance(version, str):
+        own.add(f"{url}|{version}")
+    found = []
+    for part in ("snapshot", "differential"):
+        for i, elem in _elements(sd, part):
+            constraints = elem.get("constraint")
+            if not isinstance(constraints, list):
+                continue
+            for j, c in enumerate(constraints):
+                if not isinstance(c, dict) or c.get("source") not in own:
+                    continue  # checked where it is defined (the engine does the same)
+                expr = c.get("expression")
+                at = _stray_quote(expr) if isinstance(expr, str) else None
+                if at is not None:
+                    found.append((
+                        f"{part}.element[{i}].constraint[{j}].expression",
+                        f"constraint {c.get('key')!r}: the expression is not FHIRPath: a "
+                        f"double quote at character {at + 1} ({expr[max(0, at - 20):at + 20]!r});"
+                        " strings take single quotes, delimited identifiers back-quotes "
+                        "(FHIRPath grammar: STRING, DELIMITEDIDENTIFIER)", "fhirpath-syntax"))
+    return found
+
+
+def _stray_quote(expr: str) -> int | None:
+    """Where a `"` stands outside a string, a delimited identifier and a comment, else None.
+    FHIRPath's lexer (http://hl7.org/fhirpath/N1/grammar.html) has no token starting with `"`
+    (STU1 had double-quoted strings; the normative grammar dropped them), so the expression
+    cannot parse."""
+    i, n = 0, len(expr)
+    while i < n:
+        ch = expr[i]
+        if ch in "'`":
+            i += 1
+            while i < n and expr[i] != ch:
+                i += 2 if expr[i] == "\\" else 1
+        elif expr.startswith("//", i):
+            end = expr.find("\n", i)
+            i = n if end < 0 else end
+        elif expr.startswith("/*", i):
+            end = expr.find("*/", i + 2)
+            i = n if end < 0 else end + 1
+        elif ch == '"':
+            return i
+        i += 1
+    return None
+
+
+# --- differential paths ------------------------------------------------------------------
+
+
+def _paths(sd: dict[str, Any], defs: Definitions) -> list[tuple[str, str, str]]:
+    """A differential element's path against the type it constrains. Only what the
+    definitions answer for certain is judged: a path past a name they do not know (an unknown
+    element, a path into a logical model) is left alone."""
+    type_name = sd.get("type")
+    if sd.get("derivation") != "constraint" or not isinstance(type_name, str):
+        return []
+    base = defs.structure(type_name)
+    if base is None or base.kind == "logical":
+        return []
+    found = []
+    for i, elem in _elements(sd, "differential"):
+        path = elem.get("path")
+        if not isinstance(path, str):
+            continue
+        choice = _plain_choice(path, base, defs)
+        if choice is not None:
+            name = choice.name[:-3]
+            typed = name + _upper(choice.types[0]) if choice.types else name + "String"
+            found.append((
+                f"differential.element[{i}].path",
+                f"path {path!r} names the choice element {choice.path} without [x]: write "
+                f"{name}[x], or a type-specific name such as {typed} (a choice element's "
+                "path ends in [x]: ElementDefinition.path, profiling.html#choice)",
+                "differential-path"))
+    return found
+
+
+def _plain_choice(path: str, base: StructureDef, defs: Definitions) -> ElementDef | None:
+    """The choice element the path writes without [x] and without a type, or None."""
+    parts = path.split(".")
+    if parts[0] != base.type:
+        return None
+    struct, at = base, base.type
+    for name in parts[1:]:
+        kids = struct.children(at)
+        elem = kids.get(name)
+        if elem is None:
+            choice = kids.get(f"{name}[x]")
+            if choice is not None:
+                return choice
+            typed = _renamed(kids, name)
+            if typed is None:
+                return None
+            elem, type_code = typed
+            step = _into_type(type_code, defs)
+            if step is None:
+                return None
+            struct, at = step
+            continue
+        step = _into(elem, struct, defs)
+        if step is None:
+            return None
+        struct, at = step
+    return None
+
+
+def _renamed(kids: Any, name: str) -> tuple[ElementDef, str] | None:
+    """A choice element renamed to one of its types: valueQuantity -> (value[x], Quantity)."""
+    for key, elem in kids.items():
+        if key.endswith("[x]") and name.startswith(key[:-3]):
+            suffix = name[len(key) - 3:]
+            for t in elem.types:
+                if _upper(t) == suffix:
+                    return elem, t
+    return None
+
+
+def _into(elem: ElementDef, struct: StructureDef, defs: Definitions) -> \
+        tuple[StructureDef, str] | None:
+    """Where an element's children are defined: the same structure for a backbone element or
+    a content reference, the type's own structure for a single-typed element."""
+    if elem.content_reference:
+        return struct, elem.content_reference.split("#", 1)[-1]
+    if struct.children(elem.path):
+        return struct, elem.path
+    if len(elem.types) == 1:
+        return _into_type(elem.types[0], defs)
+    return None
+
+
+def _into_type(type_code: str, defs: Definitions) -> tuple[StructureDef, str] | None:
+    found = defs.structure(type_code)
+    return None if found is None else (found, found.type)
+
+
+def _upper(type_code: str) -> str:
+    return type_code[:1].upper() + type_code[1:]
