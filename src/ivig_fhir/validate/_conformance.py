@@ -6,11 +6,14 @@ walk's StructureDefinition nodes (top level, Bundle entries, contained). Layer `
   expression written in FHIRPath's grammar: no double-quoted token (strings are single-quoted,
   delimited identifiers back-quoted);
 - each differential path names elements of the constrained type: a choice element is written
-  `name[x]` or renamed to one of its types (`valueQuantity`), never plain `name`.
+  `name[x]` or renamed to one of its types (`valueQuantity`), never plain `name`;
+- slicing: in a snapshot a slice follows the element that sets its slicing up; a
+  discriminator's path names elements inside the sliced element.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ivig_fhir.definitions import Definitions, ElementDef, StructureDef
@@ -29,7 +32,8 @@ def check(walk: Walk, defs: Definitions, *, file: str, line: int | None = None) 
                 isinstance(node.value, dict):
             sd = node.value
             for where, message, code in (*_type(sd, defs), *_expressions(sd),
-                                         *_paths(sd, defs)):
+                                         *_paths(sd, defs), *_slices(sd),
+                                         *_discriminators(sd, defs)):
                 out.append(Problem(file, line, None, f"{node.loc}.{where}", message, "error",
                                    LAYER, code))
     return out
@@ -78,7 +82,7 @@ def _expressions(sd: dict[str, Any]) -> list[tuple[str, str, str]]:
                     continue  # checked where it is defined (the engine does the same)
                 expr = c.get("expression")
                 at = _stray_quote(expr) if isinstance(expr, str) else None
-                if at is not None:
+                if isinstance(expr, str) and at is not None:
                     found.append((
                         f"{part}.element[{i}].constraint[{j}].expression",
                         f"constraint {c.get('key')!r}: the expression is not FHIRPath: a "
@@ -110,6 +114,103 @@ def _stray_quote(expr: str) -> int | None:
             return i
         i += 1
     return None
+
+
+# --- slicing -----------------------------------------------------------------------------
+
+
+def _slices(sd: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """A snapshot lists every element in full, so a slice (an element with a sliceName)
+    comes after an element of the same path carrying `slicing` (profiling.html#slicing: "the
+    element that is sliced ... defines the slicing", followed by the slices). The differential
+    may leave it out (extensions are sliced by url implicitly): only the snapshot is
+    judged. A choice element's type slices need no set-up (type slicing is implied; the
+    engine agrees: R4B familymemberhistory-genetic's born[x]:BornAge passes, its
+    relationship:Relationship fails)."""
+    found = []
+    sliced: set[str] = set()
+    for i, elem in _elements(sd, "snapshot"):
+        path = elem.get("path")
+        if not isinstance(path, str):
+            continue
+        if isinstance(elem.get("slicing"), dict):
+            sliced.add(path)
+        elif isinstance(elem.get("sliceName"), str) and path not in sliced \
+                and not path.endswith("[x]"):
+            found.append((f"snapshot.element[{i}]",
+                          f"{elem.get('id', path)!r} is a slice of {path}, but no element "
+                          f"before it sets up slicing on {path}", "slicing-setup"))
+    return found
+
+
+_NAMES = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*")
+
+
+def _discriminators(sd: dict[str, Any], defs: Definitions) -> list[tuple[str, str, str]]:
+    """A discriminator's path is a FHIRPath from the sliced element to the value it tells
+    slices apart by (profiling.html#discriminator). Judged when it is a plain chain of names
+    (no function, no `$this`) and the sliced element is one of the base type's: each name is
+    a child of the element before it (a choice element without its [x])."""
+    type_name = sd.get("type")
+    base = defs.structure(type_name) if isinstance(type_name, str) else None
+    if base is None or base.kind == "logical":
+        return []
+    found = []
+    for part in ("snapshot", "differential"):
+        for i, elem in _elements(sd, part):
+            slicing, path = elem.get("slicing"), elem.get("path")
+            discriminators = slicing.get("discriminator") if isinstance(slicing, dict) else None
+            if not isinstance(discriminators, list) or not isinstance(path, str):
+                continue
+            start = _resolve(path, base, defs)
+            if start is None:
+                continue
+            for j, d in enumerate(discriminators):
+                dpath = d.get("path") if isinstance(d, dict) else None
+                if not isinstance(dpath, str) or not _NAMES.fullmatch(dpath):
+                    continue
+                missing = _fhirpath_names(dpath, *start, defs)
+                if missing is not None:
+                    found.append((
+                        f"{part}.element[{i}].slicing.discriminator[{j}].path",
+                        f"discriminator path {dpath!r}: {path} has no element {missing!r} "
+                        "there (the path starts at the sliced element)", "discriminator-path"))
+    return found
+
+
+def _fhirpath_names(dpath: str, struct: StructureDef, at: str, defs: Definitions) -> \
+        str | None:
+    """The first name of a FHIRPath chain that is no child where it stands, or None (all
+    found, or the definitions cannot tell: several types, an abstract type)."""
+    for name in dpath.split("."):
+        kids = struct.children(at)
+        elem = kids.get(name) or kids.get(f"{name}[x]")
+        if elem is None:
+            return name
+        step = _into(elem, struct, defs)
+        if step is None:
+            return None
+        struct, at = step
+        if struct.abstract:
+            return None
+    return None
+
+
+def _resolve(path: str, base: StructureDef, defs: Definitions) -> \
+        tuple[StructureDef, str] | None:
+    """Where the children of the element at an ElementDefinition.path are defined, or None
+    when the definitions cannot tell."""
+    parts = path.split(".")
+    if parts[0] != base.type:
+        return None
+    struct, at = base, base.type
+    for name in parts[1:]:
+        elem = struct.children(at).get(name)
+        step = None if elem is None else _into(elem, struct, defs)
+        if step is None:
+            return None
+        struct, at = step
+    return struct, at
 
 
 # --- differential paths ------------------------------------------------------------------
