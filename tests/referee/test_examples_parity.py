@@ -78,9 +78,12 @@ FALSE_NEGATIVES: dict[str, str] = {
     "R4B/StructureMap-supplyrequest-transform.json": _STRUCTURE_MAP,
     "R4B/StructureMap-example.json": _STRUCTURE_MAP,
     "R5/StructureDefinition-StructureDefinition.json":
-        "the engine type-checks the FHIRPath of each constraint a StructureDefinition defines "
-        "and rejects sdf-26's where(element[0].mustSupport='true') (a boolean compared with a "
-        "string); ivig-fhir checks only that such expressions are free of double quotes",
+        "the engine is wrong here: it type-checks the FHIRPath of each constraint a "
+        "StructureDefinition's snapshot defines and rejects sdf-26's "
+        "where(element[0].mustSupport='true'), valid FHIRPath: an indexer before the '=' makes "
+        "it take the left operand's type for the comparison's (the referee on hand-made "
+        "Patient profiles: where(name[0].family='x') fails the same, where(active='true') and "
+        "where(communication.preferred='true') pass)",
     "R5/StructureDefinition-Parameters.json":
         "the engine holds constraint keys unique across the core types and finds inv-1 first "
         "in Task (a different expression); which type owns a shared key is the order the "
