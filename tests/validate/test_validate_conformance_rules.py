@@ -107,6 +107,30 @@ def test_a_constraint_copied_from_elsewhere_is_judged_where_it_is_defined() -> N
     assert errors(constrained('text.contains(":").not()', source=other)) == []
 
 
+# --- constraint keys a profile adds (the referee on hand-made Patient profiles: pat-1 and
+# dom-2 with other expressions rejected, a new key passes) ---------------------------------
+
+
+def keyed(key: str, expression: str) -> dict[str, Any]:
+    sd = profile(type_="Patient")
+    sd["differential"]["element"][0]["constraint"] = [
+        {"key": key, "severity": "error", "human": "probe", "expression": expression,
+         "source": URL}]
+    return sd
+
+
+@pytest.mark.parametrize("key", ["pat-1", "dom-2"])  # on Patient.contact; on every resource
+def test_a_profile_giving_a_base_key_another_expression_is_an_error(key: str) -> None:
+    assert errors(keyed(key, "name.exists()")) == [
+        ("StructureDefinition.differential.element[0].constraint[0].key", "constraint-key")]
+
+
+def test_a_profile_repeating_a_base_constraint_or_adding_its_own_key_passes() -> None:
+    pat1 = "name.exists() or telecom.exists() or address.exists() or organization.exists()"
+    assert errors(keyed("pat-1", pat1)) == []
+    assert errors(keyed("exa-1", "name.exists()")) == []
+
+
 # --- differential paths (R5 StructureDefinition-ebmrecommendation, Bundle-profiles-others:
 # 'ArtifactAssessment.citeAs') --------------------------------------------------------------
 

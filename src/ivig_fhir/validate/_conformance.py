@@ -5,6 +5,8 @@ walk's StructureDefinition nodes (top level, Bundle entries, contained). Layer `
 - a constraint this StructureDefinition defines (its `source` absent or this one's url) has an
   expression written in FHIRPath's grammar: no double-quoted token (strings are single-quoted,
   delimited identifiers back-quoted);
+- a constraint a profile adds does not take a key its base type already gives another
+  expression;
 - each differential path names elements of the constrained type: a choice element is written
   `name[x]` or renamed to one of its types (`valueQuantity`), never plain `name`;
 - slicing: in a snapshot a slice follows the element that sets its slicing up; a
@@ -31,7 +33,7 @@ def check(walk: Walk, defs: Definitions, *, file: str, line: int | None = None) 
         if node.is_resource and node.type == "StructureDefinition" and \
                 isinstance(node.value, dict):
             sd = node.value
-            for where, message, code in (*_type(sd, defs), *_expressions(sd),
+            for where, message, code in (*_type(sd, defs), *_expressions(sd), *_keys(sd, defs),
                                          *_paths(sd, defs), *_slices(sd),
                                          *_discriminators(sd, defs)):
                 out.append(Problem(file, line, None, f"{node.loc}.{where}", message, "error",
@@ -89,6 +91,36 @@ def _expressions(sd: dict[str, Any]) -> list[tuple[str, str, str]]:
                         f"double quote at character {at + 1} ({expr[max(0, at - 20):at + 20]!r});"
                         " strings take single quotes, delimited identifiers back-quotes "
                         "(FHIRPath grammar: STRING, DELIMITEDIDENTIFIER)", "fhirpath-syntax"))
+    return found
+
+
+def _keys(sd: dict[str, Any], defs: Definitions) -> list[tuple[str, str, str]]:
+    """A profile inherits every constraint of its base type under its key, so a constraint it
+    adds under a key the base type uses for another expression redefines that invariant (the
+    engine: "The constraint key ... already exists ... with a different expression"). Judged
+    against the core type the profile constrains, whose keys every profile of it inherits."""
+    type_name = sd.get("type")
+    base = defs.structure(type_name) if isinstance(type_name, str) else None
+    if sd.get("derivation") != "constraint" or base is None:
+        return []
+    inherited = {c.key: c.expression for c in defs.root_constraints(base.type)}
+    for element in base.elements:
+        inherited.update({c.key: c.expression for c in element.constraints
+                          if c.key not in inherited})
+    url = sd.get("url")
+    found = []
+    for i, elem in _elements(sd, "differential"):
+        constraints = elem.get("constraint")
+        for j, c in enumerate(constraints if isinstance(constraints, list) else []):
+            if not isinstance(c, dict) or c.get("source") not in (None, url):
+                continue
+            key, expr = c.get("key"), c.get("expression")
+            if isinstance(key, str) and isinstance(expr, str) and \
+                    inherited.get(key, expr) != expr:
+                found.append((f"differential.element[{i}].constraint[{j}].key",
+                              f"constraint key {key!r} is already {base.type}'s, with the "
+                              f"expression {inherited[key]!r}: give this constraint a key of "
+                              "its own", "constraint-key"))
     return found
 
 
