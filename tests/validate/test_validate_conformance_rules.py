@@ -107,6 +107,40 @@ def test_a_constraint_copied_from_elsewhere_is_judged_where_it_is_defined() -> N
     assert errors(constrained('text.contains(":").not()', source=other)) == []
 
 
+# --- names a constraint reads (R4B StructureDefinition-ChargeItemDefinition, Evidence: cid-0
+# and cnl-0 read `name`, which neither resource has) ----------------------------------------
+
+
+def snapshot_constraint(expression: str, source: str = URL) -> dict[str, Any]:
+    root = snap("Observation")
+    root["constraint"] = [{"key": "exa-1", "severity": "error", "human": "probe",
+                           "expression": expression, "source": source}]
+    return profile(snapshot=[root, snap("Observation.status"), snap("Observation.code"),
+                             snap("Observation.value[x]")])
+
+
+def test_a_constraint_reading_an_element_its_context_lacks_is_an_error() -> None:
+    assert errors(snapshot_constraint("name.exists() implies name.matches('[A-Z]')")) == [
+        ("StructureDefinition.snapshot.element[0].constraint[0].expression", "fhirpath-name")]
+
+
+@pytest.mark.parametrize("expression", [
+    "status.exists() implies code.exists()",
+    "value.exists() or (value is Quantity)",  # a choice element without [x]; a type after is
+    "Observation.code.exists() and %resource.name.exists()",  # a type filter; a variable
+    "code.where(name.exists()).exists()",  # a function's argument reads its own focus
+    "iif(status.exists(), true, false)",
+])
+def test_a_constraint_reading_its_contexts_elements_passes(expression: str) -> None:
+    assert errors(snapshot_constraint(expression)) == []
+
+
+def test_a_constraint_without_this_source_is_not_judged() -> None:
+    # as the engine: R4B extension allergyintolerance-substanceExposureRisk's inv-1 has no
+    # source, reads an element Extension lacks, and passes
+    assert errors(snapshot_constraint("name.exists()", source="http://example.org/Other")) == []
+
+
 # --- constraint keys a profile adds (the referee on hand-made Patient profiles: pat-1 and
 # dom-2 with other expressions rejected, a new key passes) ---------------------------------
 

@@ -34,6 +34,7 @@ def check(walk: Walk, defs: Definitions, *, file: str, line: int | None = None) 
                 isinstance(node.value, dict):
             sd = node.value
             for where, message, code in (*_type(sd, defs), *_expressions(sd), *_keys(sd, defs),
+                                         *_names(sd, defs),
                                          *_paths(sd, defs), *_slices(sd),
                                          *_discriminators(sd, defs)):
                 out.append(Problem(file, line, None, f"{node.loc}.{where}", message, "error",
@@ -122,6 +123,90 @@ def _keys(sd: dict[str, Any], defs: Definitions) -> list[tuple[str, str, str]]:
                               f"expression {inherited[key]!r}: give this constraint a key of "
                               "its own", "constraint-key"))
     return found
+
+
+def _names(sd: dict[str, Any], defs: Definitions) -> list[tuple[str, str, str]]:
+    """A constraint this StructureDefinition's snapshot defines reads only elements its
+    context has: the element's children as the snapshot lists them, else (an element of a
+    datatype) the type's own. R4B ChargeItemDefinition's cid-0 reads `name`, which
+    ChargeItemDefinition does not have."""
+    url = sd.get("url")
+    elements = _elements(sd, "snapshot")
+    kids: dict[str, set[str]] = {}
+    types: dict[str, list[str]] = {}
+    for _, elem in elements:
+        path = elem.get("path")
+        if not isinstance(path, str):
+            continue
+        typed = elem.get("type")
+        types.setdefault(path, [t.get("code") for t in typed if isinstance(t, dict)]
+                         if isinstance(typed, list) else [])
+        if "." in path:
+            parent, name = path.rsplit(".", 1)
+            kids.setdefault(parent, set()).add(name.removesuffix("[x]"))
+    type_names = set(defs.structures)
+    found = []
+    for i, elem in elements:
+        path, constraints = elem.get("path"), elem.get("constraint")
+        if not isinstance(path, str) or not isinstance(constraints, list):
+            continue
+        children = kids.get(path)
+        if children is None:
+            codes = types.get(path, [])
+            struct = defs.structure(codes[0]) if len(codes) == 1 and codes[0] else None
+            if struct is None or struct.kind == "primitive-type":
+                continue
+            children = {k.removesuffix("[x]") for k in struct.children(struct.type)}
+        for j, c in enumerate(constraints):
+            expr = c.get("expression") if isinstance(c, dict) else None
+            # Only a constraint that names this StructureDefinition as its source: the
+            # engine leaves those without one alone (R4B extension
+            # allergyintolerance-substanceExposureRisk's inv-1 reads an element Extension
+            # lacks and passes).
+            if not isinstance(expr, str) or c.get("source") != url \
+                    or _stray_quote(expr) is not None:
+                continue
+            for name in sorted(set(_unknown_names(expr, children,
+                                                  type_names | {path.split(".")[0]}))):
+                found.append((
+                    f"snapshot.element[{i}].constraint[{j}].expression",
+                    f"constraint {c.get('key')!r} reads {name!r}, which {path} does not have",
+                    "fhirpath-name"))
+    return found
+
+
+_TOKEN = re.compile(r"""\s+|//[^\n]*|/\*.*?\*/|'(?:\\.|[^'\\])*'|`(?:\\.|[^`\\])*`"""
+                    r"|@[0-9T:.+\-Z]*|[0-9]+(?:\.[0-9]+)?|[%$]?[A-Za-z_][A-Za-z0-9_]*|.", re.S)
+_KEYWORDS = frozenset({"and", "or", "xor", "implies", "is", "as", "in", "contains", "div",
+                       "mod", "true", "false"})
+
+
+def _unknown_names(expr: str, children: set[str], types: set[str]) -> list[str]:
+    """The names an expression reads straight off its context (outside every function's
+    arguments, not after a '.') that are no child of it. FHIRPath resolves such a name
+    against the context's type ("The name '...' is not valid for any of the possible types",
+    the engine says); a type's own name there is a type filter, after is/as a type."""
+    tokens = [t for t in _TOKEN.findall(expr) if not t.isspace() and not t.startswith("/")]
+    unknown = []
+    depth = 0  # inside the arguments of a function call
+    calls: list[bool] = []  # per open parenthesis: a call's arguments, or a grouping
+    for k, tok in enumerate(tokens):
+        before = tokens[k - 1] if k else ""
+        after = tokens[k + 1] if k + 1 < len(tokens) else ""
+        if tok == "(":
+            call = bool(re.fullmatch(r"[A-Za-z_`][A-Za-z0-9_`]*", before)) and \
+                before not in _KEYWORDS
+            calls.append(call)
+            depth += call
+        elif tok == ")":
+            if calls and calls.pop():
+                depth -= 1
+        elif depth == 0 and (tok[0].isalpha() or tok[0] in "_`") and after != "(" and \
+                before != "." and before not in ("is", "as") and tok not in _KEYWORDS:
+            name = tok.strip("`")
+            if name not in children and name not in types:
+                unknown.append(name)
+    return unknown
 
 
 def _stray_quote(expr: str) -> int | None:
