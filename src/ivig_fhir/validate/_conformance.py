@@ -4,7 +4,7 @@ walk's StructureDefinition nodes (top level, Bundle entries, contained). Layer `
 - `type` is a type this FHIR version defines, or an absolute URL (a logical model's own type);
 - a constraint this StructureDefinition defines (its `source` absent or this one's url) has an
   expression written in FHIRPath's grammar: no double-quoted token (strings are single-quoted,
-  delimited identifiers back-quoted);
+  delimited identifiers back-quoted); in the snapshot, it reads only elements its context has;
 - a constraint a profile adds does not take a key its base type already gives another
   expression;
 - each differential path names elements of the constrained type: a choice element is written
