@@ -139,7 +139,8 @@ def _names(sd: dict[str, Any], defs: Definitions) -> list[tuple[str, str, str]]:
         if not isinstance(path, str):
             continue
         typed = elem.get("type")
-        types.setdefault(path, [t.get("code") for t in typed if isinstance(t, dict)]
+        types.setdefault(path, [t["code"] for t in typed if isinstance(t, dict)
+                                and isinstance(t.get("code"), str)]
                          if isinstance(typed, list) else [])
         if "." in path:
             parent, name = path.rsplit(".", 1)
@@ -153,7 +154,7 @@ def _names(sd: dict[str, Any], defs: Definitions) -> list[tuple[str, str, str]]:
         children = kids.get(path)
         if children is None:
             codes = types.get(path, [])
-            struct = defs.structure(codes[0]) if len(codes) == 1 and codes[0] else None
+            struct = defs.structure(codes[0]) if len(codes) == 1 else None
             if struct is None or struct.kind == "primitive-type":
                 continue
             children = {k.removesuffix("[x]") for k in struct.children(struct.type)}
