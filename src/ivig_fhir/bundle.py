@@ -11,13 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ivig_fhir.load.curated import Curated
-from ivig_fhir.mapping import Mapped, dump
+from ivig_fhir.mapping import Mapped
 
 BUNDLE_FILE = "ivig-fhir-bundle.json"
-
-
-def resource_json(mapped: Mapped) -> dict[str, Any]:
-    return dump.resource_json(mapped.resource)
 
 
 def build_bundle(curated: Curated, resources: Sequence[Mapped],
@@ -25,7 +21,7 @@ def build_bundle(curated: Curated, resources: Sequence[Mapped],
     base = curated.release.canonical_base
     entries = []
     for mapped in resources:
-        data = resource_json(mapped)
+        data = mapped.resource
         path = f"{data['resourceType']}/{data['id']}"
         entry: dict[str, Any] = {"fullUrl": f"{base}/{path}", "resource": data}
         if bundle_type in ("transaction", "batch"):

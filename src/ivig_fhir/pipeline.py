@@ -120,7 +120,7 @@ def build(settings: BuildSettings) -> BuildResult:
                                     "src/ivig_fhir/convert", None, None, "convert",
                                     str(exc))]) from None
     bundle = build_bundle(curated, resources, fhir_version=settings.fhir_version)
-    counts = Counter(m.resource.get_resource_type() for m in resources)
+    counts = Counter(m.resource_type for m in resources)
     current = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
     export = Export(bundle, curated.release, FHIR_VERSIONS[settings.fhir_version],
                     settings.ndjson_base_url,

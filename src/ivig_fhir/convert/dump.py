@@ -1,5 +1,6 @@
-"""A fhir.resources model as its JSON data, as `json.loads(model.model_dump_json(
-exclude_none=True))` gives it, at a fraction of the cost.
+"""A fhir.resources model (convert parses its R4B and R4 output with the R4B models) as its
+JSON data, as `json.loads(model.model_dump_json(exclude_none=True))` gives it, at a fraction
+of the cost.
 
 fhir_core serialises through a pydantic wrap serializer that, at every element of every
 resource, looks up the class's element order, alias map and each field's primitive-ness again;
@@ -39,7 +40,7 @@ class _Unsure(Exception):
     """A value this module does not turn into JSON itself."""
 
 
-def resource_json(model: FHIRAbstractModel) -> dict[str, Any]:
+def model_json(model: FHIRAbstractModel) -> dict[str, Any]:
     """The JSON data of a resource model, identical to fhir_core's `model_dump_json` (with
     `exclude_none=True`) parsed back."""
     try:
@@ -127,3 +128,4 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     raise _Unsure
+
