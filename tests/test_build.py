@@ -219,5 +219,5 @@ def test_the_build_finds_in_its_bundle_what_validate_finds_in_the_file(tmp_path:
     assert len([p for p in found if p.is_error]) >= 4
     assert {p.line for p in found} >= set(entry_lines(written)[i] for i in (3, 40, 100, 200))
     with pytest.raises(pipeline.FindingsError) as refused:
-        pipeline.validate_export(curated, bundle, written, path)
+        pipeline.validate_export(curated, bundle, path)
     assert refused.value.problems == pipeline.FindingsError("", found).problems

@@ -38,8 +38,8 @@ def build_bundle(curated: Curated, resources: Sequence[Mapped],
         "type": bundle_type,
         "entry": entries,
     }
-    # Not checked against the Bundle model here: every resource is a model already, and the
-    # build validates the whole Bundle (the structure layer) before anything is written.
+    # Not checked here: the build validates the whole Bundle (every layer of `validate`)
+    # before anything is written.
     return bundle
 
 

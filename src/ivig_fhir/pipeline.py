@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -128,8 +128,8 @@ def build(settings: BuildSettings) -> BuildResult:
                     settings.ndjson_base_url,
                     tuple(sorted(set(settings.previous) - current)))
     files = write_formats(export, tuple(dict.fromkeys(settings.formats)))
-    problems += validate_export(curated, bundle, files.get(BUNDLE_FILE) or dumps(bundle),
-                                settings.out_dir / BUNDLE_FILE, settings.fhir_version)
+    problems += validate_export(curated, bundle, settings.out_dir / BUNDLE_FILE,
+                                settings.fhir_version, files.get(BUNDLE_FILE))
     files[MANIFEST_FILE] = dumps(manifest(settings, export, counts, files, approvals))
     return BuildResult(curated, files, counts, problems)
 
@@ -170,23 +170,23 @@ def recorded_settings(settings: BuildSettings) -> BuildSettings:
         ndjson_base_url=base if isinstance(base, str) else settings.ndjson_base_url)
 
 
-def validate_export(curated: Curated, bundle: dict[str, Any], written: bytes, path: Path,
-                    fhir_version: str = "R5") -> list[Problem]:
+def validate_export(curated: Curated, bundle: dict[str, Any], path: Path,
+                    fhir_version: str = "R5", written: bytes | None = None) -> list[Problem]:
     """Every layer of `ivig-fhir validate`, with the concept table as the terminology record;
     an export with errors is refused before anything is written.
 
-    The transaction Bundle is validated as the data `written` was serialised from (`dumps`),
-    not parsed back: the findings are those of `validate_bytes(written)` (tests/test_build.py
-    holds them equal), and parsing would only add what json.dumps cannot write (duplicate
-    keys, malformed text; NaN it refuses). `written` gives each finding in an entry the line
-    the entry starts on."""
+    The transaction Bundle is validated as the data its file is serialised from (`dumps`), not
+    parsed back: the findings are those of `validate_bytes(dumps(bundle))` (tests/test_build.py
+    holds them equal), and parsing would only add what `dumps` cannot write (duplicate keys,
+    malformed text; NaN it refuses). Its bytes (`written`, when the build wrote them anyway)
+    give each finding in an entry the line the entry starts on."""
     if not has_extract(fhir_version):
         raise BadInput(f"the FHIR {fhir_version} export was converted but cannot be validated: "
                        f"ivig_fhir.definitions has no {fhir_version} extract yet; nothing was "
                        "written")
     found = validate_resource(bundle, file=str(path), fhir_version=fhir_version,
                               extra_layers=[TerminologyLayer(fhir_version, curated)])
-    problems = sorted(_at_entry_lines(found, written), key=_order)
+    problems = sorted(_at_entry_lines(found, lambda: written or dumps(bundle)), key=_order)
     if errors(problems):
         raise FindingsError("the export does not validate; nothing was written", problems)
     return problems
@@ -195,11 +195,11 @@ def validate_export(curated: Curated, bundle: dict[str, Any], written: bytes, pa
 _ENTRY = re.compile(r"Bundle\.entry\[(\d+)\]")
 
 
-def _at_entry_lines(problems: list[Problem], written: bytes) -> list[Problem]:
+def _at_entry_lines(problems: list[Problem], written: Callable[[], bytes]) -> list[Problem]:
     """A finding in an entry without a line gets the line the entry starts on."""
     if not any(p.line is None and p.field.startswith("Bundle.entry[") for p in problems):
         return problems
-    lines = entry_lines(written)
+    lines = entry_lines(written())
     out = []
     for p in problems:
         entry = _ENTRY.match(p.field) if p.line is None else None

@@ -5,14 +5,14 @@ of the cost.
 fhir_core serialises through a pydantic wrap serializer that, at every element of every
 resource, looks up the class's element order, alias map and each field's primitive-ness again;
 that was a quarter of a build. Here those are looked up once per class, and the values the
-mapping produces (strings, booleans, numbers, Decimals, UUIDs, nested models, lists of them
+models hold (strings, booleans, numbers, Decimals, UUIDs, nested models, lists of them
 and dates and times, through pydantic's rendering) are turned into JSON data directly, by
 fhir_core's own rules (element order, `_field`
 extension siblings after their primitive, empty lists omitted, Decimal as int when integral
 with a non-negative exponent, else float; UUID as `urn:uuid:`). Any other value (bytes, a
 float that is not finite, a value of no known kind) sends the whole resource
 through fhir_core itself, so the answer is the same whatever a model holds;
-tests/test_dump.py compares the two on the whole export, R5 and R4B.
+tests/test_dump.py compares the two on the whole export, R4B and R4.
 """
 
 from __future__ import annotations
@@ -128,4 +128,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     raise _Unsure
-
