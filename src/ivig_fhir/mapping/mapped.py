@@ -11,7 +11,7 @@ from ivig_fhir.load.curated import At
 @dataclass(frozen=True)
 class Mapped:
     # The resource's JSON: built by a mapper, in FHIR element order once map_curated returns
-    # it (mapping.dump.ordered); R4B or R4 JSON after convert.
+    # it (mapping.order); R4B or R4 JSON after convert.
     resource: dict[str, Any]
     cites: tuple[str, ...] = ()  # source outline items the resource carries
     at: At | None = None  # the curated fact it came from
