@@ -238,3 +238,24 @@ def test_dumps_refuses_numbers_json_does_not_have(number: float) -> None:
         dumps({"resource": {"value": [1, number]}})
     with pytest.raises(TypeError, match="not JSON serializable"):
         dumps({"value": {1, 2}})
+
+
+def test_the_formats_leave_the_transaction_bundle_as_it_was() -> None:
+    """The batch and collection share the transaction Bundle's resources: no writer may
+    change them (a collection drops `request` from its own entries only)."""
+    import copy
+
+    from ivig_fhir import pipeline
+    from ivig_fhir.formats import FORMATS, Export, write_formats
+
+    settings = pipeline.BuildSettings(SOURCE, ROOT / "unused")
+    curated, _ = pipeline.load_checked(settings)
+    bundle = pipeline.build_bundle(curated, pipeline.map_curated(curated))
+    before = copy.deepcopy(bundle)
+    export = Export(bundle, curated.release, "5.0.0")
+    files = write_formats(export, tuple(FORMATS))
+    assert bundle == before
+    collection = json.loads(files["ivig-fhir-collection.json"])
+    assert not any("request" in e for e in collection["entry"])
+    assert [e["resource"] for e in collection["entry"]] == [e["resource"] for e in
+                                                             before["entry"]]
