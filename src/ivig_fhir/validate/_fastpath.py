@@ -55,7 +55,9 @@ class Env:
             return self.resource
         if name == "rootResource":
             return self.root
-        return "http://unitsofmeasure.org"  # %ucum; other names are not compiled
+        if name == "ucum":
+            return "http://unitsofmeasure.org"
+        raise Fallback  # %extension outside an extension's context: fhirpathpy raises
 
 
 Run = Callable[[list[Item], Env], list[Item]]
@@ -356,7 +358,7 @@ def _compile(node: Mapping[str, Any], scope: _Scope) -> Run:
         return _compile(kids[0], scope)
     if kind == "ExternalConstantTerm":
         name = _identifier(_kids(kids[0])[0])
-        if name not in ("context", "resource", "rootResource", "ucum"):
+        if name not in ("context", "resource", "rootResource", "ucum", "extension"):
             raise Unsupported(f"%{name}")
 
         def variable(c: list[Item], env: Env) -> list[Item]:
@@ -696,9 +698,15 @@ def _is_function(params: list[Mapping[str, Any]]) -> Run:
 
 
 def _trace(params: list[Mapping[str, Any]]) -> Run:
-    for p in params:
-        _constant_string(p)  # the label; printing is switched off
+    # The label; printing is switched off. fhirpathpy drops a second argument (the
+    # projection to print) unevaluated, so whatever it is does not matter.
+    if params:
+        _constant_string(params[0])
     return lambda c, env: c
+
+
+def _length(c: list[Item], env: Env) -> list[Item]:
+    return [(len(_string(c)), None)] if c else []
 
 
 def _matches(params: list[Mapping[str, Any]]) -> Run:
@@ -809,6 +817,8 @@ _FUNCTIONS: dict[tuple[str, int], Callable[[list[Mapping[str, Any]]], Run]] = {
     ("is", 1): _is_function,
     ("trace", 0): _trace,
     ("trace", 1): _trace,
+    ("trace", 2): _trace,
+    ("length", 0): _no_params(_length),
     ("matches", 1): _matches,
     ("startsWith", 1): _starts_with,
     ("contains", 1): _contains,
