@@ -161,8 +161,9 @@ def _steps(model: Mapping[str, Any], path: str, key: str) -> tuple[tuple[str, st
 
 def _child(item: Item, key: str, env: Env, out: list[Item]) -> None:
     data, path = item
-    # dict first: JSON objects are dicts, and an ABC check on every value is costly
-    if data.__class__ is not dict and not isinstance(data, Mapping):
+    # dict first: JSON objects are dicts (the parser's are a subclass), and an ABC check on
+    # every value is costly
+    if not isinstance(data, dict | Mapping):
         if key == "length":
             raise Fallback  # fhirpathpy's length of a string
         return
@@ -188,7 +189,7 @@ def _child(item: Item, key: str, env: Env, out: list[Item]) -> None:
 
 def _node(data: Any, path: str) -> Item:
     """fhirpathpy's ResourceNode: a resource is typed by its resourceType, wherever it is."""
-    if (data.__class__ is dict or isinstance(data, Mapping)) and "resourceType" in data:
+    if isinstance(data, dict | Mapping) and "resourceType" in data:
         rt = data["resourceType"]
         if not isinstance(rt, str) or not rt:
             raise Fallback
@@ -376,6 +377,9 @@ def _compile(node: Mapping[str, Any], scope: _Scope) -> Run:
     if kind == "FunctionInvocation":
         return _function(kids[0])
     if kind == "InvocationExpression" and len(kids) == 2:
+        step, function = _member_name(kids[0]), _function_name(kids[1])
+        if step is not None and function in ("exists", "empty"):
+            return _member_exists(step, function == "exists")
         left, right = _compile(kids[0], scope), _compile(kids[1], scope)
         return lambda c, env: right(left(c, env), env)
     if kind in _OPERATORS and len(kids) == 2:
@@ -390,6 +394,40 @@ def _compile(node: Mapping[str, Any], scope: _Scope) -> Run:
             raise Unsupported(op)
         return make(_compile(kids[0], _INNER), _compile(kids[1], _INNER))
     raise Unsupported(kind)
+
+
+def _member_name(node: Mapping[str, Any]) -> str | None:
+    """The name of a bare member step from the focus (`code`), else None; capitalised names
+    are left to `_member` (fhirpathpy may read them as a type)."""
+    kids = _kids(node)
+    if node.get("type") != "TermExpression" or len(kids) != 1 or \
+            kids[0].get("type") != "InvocationTerm":
+        return None
+    term = _kids(kids[0])
+    if len(term) != 1 or term[0].get("type") != "MemberInvocation":
+        return None
+    name = _identifier(_kids(term[0])[0])
+    return name if name[0] != name[0].upper() else None
+
+
+def _function_name(node: Mapping[str, Any]) -> str | None:
+    """The name of a function called without arguments (`exists()`), else None."""
+    kids = _kids(node)
+    if node.get("type") != "FunctionInvocation" or len(kids) != 1:
+        return None
+    functn = _kids(kids[0])
+    return _identifier(functn[0]) if len(functn) == 1 else None
+
+
+def _member_exists(key: str, exists: bool) -> Run:
+    """`key.exists()` / `key.empty()`, the most common step of the constraints, in one
+    closure instead of three; every item is navigated, so a Fallback is raised as before."""
+    def run(c: list[Item], env: Env) -> list[Item]:
+        out: list[Item] = []
+        for item in c:
+            _child(item, key, env, out)
+        return [(bool(out) is exists, None)]
+    return run
 
 
 # -- operators: fhirpathpy evaluates both operands before it applies any.

@@ -10,6 +10,7 @@ fhirpathpy lacks; tests check that the native and fhirpathpy results agree where
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -267,16 +268,27 @@ NATIVE_EXPRESSIONS: Mapping[str, tuple[Callable[[Node], bool | None], str]] = {
 _SEVERITY: Mapping[str, Severity] = {"error": "error", "warning": "warning"}
 
 
-def passes(c: Constraint, node: Node, version: str, *, native: bool = True) -> bool:
-    """Does `node` satisfy `c`? Raises when fhirpathpy cannot evaluate the expression."""
+def passes(c: Constraint, node: Node, version: str, *, native: bool = True,
+           env: _fastpath.Env | None = None) -> bool:
+    """Does `node` satisfy `c`? Raises when fhirpathpy cannot evaluate the expression. `env`:
+    the fast path's environment for this node, shared by the constraints evaluated there."""
     if native:
         for shortcut in (NATIVE.get(c.key), NATIVE_EXPRESSIONS.get(c.expression)):
             if shortcut is not None:
                 decided = shortcut[0](node)
                 if decided is not None:
                     return decided
-    result = _fhirpath.evaluate(c.expression, node.value, node.fp_base, resource=node.resource,
-                                root=node.root, version=version)
+    result = None
+    fast = _fhirpath.fast(c.expression)
+    if fast is not None:
+        if env is None:
+            env = _fhirpath.fast_env(node.value, node.resource, node.root, version)
+        with contextlib.suppress(_fastpath.Fallback):  # fhirpathpy decides
+            result = fast(node.value, node.fp_base, env)
+    if result is None:
+        result = _fhirpath.evaluate_fhirpathpy(c.expression, node.value, node.fp_base,
+                                               resource=node.resource, root=node.root,
+                                               version=version)
     # Empty: the rule does not apply here (the HL7 validator reads it the same way).
     return not result or result == [True]
 
@@ -315,11 +327,14 @@ def check(walk: Walk, data: dict[str, Any], *, file: str, version: str,
     try:
         for node in walk.nodes:
             resolver.root = node.root
+            env = None
             for c in node.constraints:
                 if c.key in KNOWN_SKIPS:
                     continue
+                if env is None:
+                    env = _fhirpath.fast_env(node.value, node.resource, node.root, version)
                 try:
-                    ok = passes(c, node, version)
+                    ok = passes(c, node, version, env=env)
                 except Exception as e:
                     if not quiet_failures and c.key not in failed_keys:
                         failed_keys.add(c.key)
