@@ -10,7 +10,6 @@ fhirpathpy lacks; tests check that the native and fhirpathpy results agree where
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -281,10 +280,11 @@ def passes(c: Constraint, node: Node, version: str, *, native: bool = True,
     result = None
     fast = _fhirpath.fast(c.expression)
     if fast is not None:
-        if env is None:
-            env = _fhirpath.fast_env(node.value, node.resource, node.root, version)
-        with contextlib.suppress(_fastpath.Fallback):  # fhirpathpy decides
-            result = fast(node.value, node.fp_base, env)
+        try:
+            result = fast(node.value, node.fp_base, env or _fhirpath.fast_env(
+                node.value, node.resource, node.root, version))
+        except _fastpath.Fallback:
+            result = None  # fhirpathpy decides
     if result is None:
         result = _fhirpath.evaluate_fhirpathpy(c.expression, node.value, node.fp_base,
                                                resource=node.resource, root=node.root,
@@ -331,7 +331,7 @@ def check(walk: Walk, data: dict[str, Any], *, file: str, version: str,
             for c in node.constraints:
                 if c.key in KNOWN_SKIPS:
                     continue
-                if env is None:
+                if env is None and c.key not in NATIVE:  # ele-1 alone needs none
                     env = _fhirpath.fast_env(node.value, node.resource, node.root, version)
                 try:
                     ok = passes(c, node, version, env=env)
