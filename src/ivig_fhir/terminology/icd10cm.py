@@ -142,6 +142,7 @@ def release() -> Release:
             os.replace(tmp.name, path)
         except OSError:
             pass  # a read-only home: no cache, the table is rebuilt next run
+    # The notes as stored: (label, text) pairs, which marshal keeps as tuples (copying 4,000
+    # lists of them cost more than the rest of the terminology layer).
     return Release(f"{PACKAGE} {version} (ICD-10-CM {_release_date()})", descriptions,
-                   frozenset(categories), parents,
-                   {code: [(n[0], n[1]) for n in found] for code, found in notes.items()})
+                   frozenset(categories), parents, notes)

@@ -101,9 +101,9 @@ class TerminologyLayer:
                                     f"official '{official}'", "warning")]
             return []
         if system == ISO3166:
-            import pycountry
+            from ivig_fhir.validate._codes import iso_codes
 
-            if pycountry.countries.get(alpha_2=code) is None:
+            if code.lower() not in iso_codes()["country"]:
                 return [("code", f"{code} is not an ISO 3166-1 alpha-2 country code", "error")]
             return []
         return [("system", f"{system}#{code}: unknown code system; not checked", "warning")]

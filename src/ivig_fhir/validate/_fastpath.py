@@ -55,7 +55,9 @@ class Env:
             return self.resource
         if name == "rootResource":
             return self.root
-        return "http://unitsofmeasure.org"  # %ucum; other names are not compiled
+        if name == "ucum":
+            return "http://unitsofmeasure.org"
+        raise Fallback  # %extension outside an extension's context: fhirpathpy raises
 
 
 Run = Callable[[list[Item], Env], list[Item]]
@@ -159,8 +161,9 @@ def _steps(model: Mapping[str, Any], path: str, key: str) -> tuple[tuple[str, st
 
 def _child(item: Item, key: str, env: Env, out: list[Item]) -> None:
     data, path = item
-    # dict first: JSON objects are dicts, and an ABC check on every value is costly
-    if data.__class__ is not dict and not isinstance(data, Mapping):
+    # dict first: JSON objects are dicts (the parser's are a subclass), and an ABC check on
+    # every value is costly
+    if not isinstance(data, dict | Mapping):
         if key == "length":
             raise Fallback  # fhirpathpy's length of a string
         return
@@ -186,7 +189,7 @@ def _child(item: Item, key: str, env: Env, out: list[Item]) -> None:
 
 def _node(data: Any, path: str) -> Item:
     """fhirpathpy's ResourceNode: a resource is typed by its resourceType, wherever it is."""
-    if (data.__class__ is dict or isinstance(data, Mapping)) and "resourceType" in data:
+    if isinstance(data, dict | Mapping) and "resourceType" in data:
         rt = data["resourceType"]
         if not isinstance(rt, str) or not rt:
             raise Fallback
@@ -356,7 +359,7 @@ def _compile(node: Mapping[str, Any], scope: _Scope) -> Run:
         return _compile(kids[0], scope)
     if kind == "ExternalConstantTerm":
         name = _identifier(_kids(kids[0])[0])
-        if name not in ("context", "resource", "rootResource", "ucum"):
+        if name not in ("context", "resource", "rootResource", "ucum", "extension"):
             raise Unsupported(f"%{name}")
 
         def variable(c: list[Item], env: Env) -> list[Item]:
@@ -374,6 +377,9 @@ def _compile(node: Mapping[str, Any], scope: _Scope) -> Run:
     if kind == "FunctionInvocation":
         return _function(kids[0])
     if kind == "InvocationExpression" and len(kids) == 2:
+        step, function = _member_name(kids[0]), _function_name(kids[1])
+        if step is not None and function in ("exists", "empty"):
+            return _member_exists(step, function == "exists")
         left, right = _compile(kids[0], scope), _compile(kids[1], scope)
         return lambda c, env: right(left(c, env), env)
     if kind in _OPERATORS and len(kids) == 2:
@@ -388,6 +394,40 @@ def _compile(node: Mapping[str, Any], scope: _Scope) -> Run:
             raise Unsupported(op)
         return make(_compile(kids[0], _INNER), _compile(kids[1], _INNER))
     raise Unsupported(kind)
+
+
+def _member_name(node: Mapping[str, Any]) -> str | None:
+    """The name of a bare member step from the focus (`code`), else None; capitalised names
+    are left to `_member` (fhirpathpy may read them as a type)."""
+    kids = _kids(node)
+    if node.get("type") != "TermExpression" or len(kids) != 1 or \
+            kids[0].get("type") != "InvocationTerm":
+        return None
+    term = _kids(kids[0])
+    if len(term) != 1 or term[0].get("type") != "MemberInvocation":
+        return None
+    name = _identifier(_kids(term[0])[0])
+    return name if name[0] != name[0].upper() else None
+
+
+def _function_name(node: Mapping[str, Any]) -> str | None:
+    """The name of a function called without arguments (`exists()`), else None."""
+    kids = _kids(node)
+    if node.get("type") != "FunctionInvocation" or len(kids) != 1:
+        return None
+    functn = _kids(kids[0])
+    return _identifier(functn[0]) if len(functn) == 1 else None
+
+
+def _member_exists(key: str, exists: bool) -> Run:
+    """`key.exists()` / `key.empty()`, the most common step of the constraints, in one
+    closure instead of three; every item is navigated, so a Fallback is raised as before."""
+    def run(c: list[Item], env: Env) -> list[Item]:
+        out: list[Item] = []
+        for item in c:
+            _child(item, key, env, out)
+        return [(bool(out) is exists, None)]
+    return run
 
 
 # -- operators: fhirpathpy evaluates both operands before it applies any.
@@ -696,9 +736,15 @@ def _is_function(params: list[Mapping[str, Any]]) -> Run:
 
 
 def _trace(params: list[Mapping[str, Any]]) -> Run:
-    for p in params:
-        _constant_string(p)  # the label; printing is switched off
+    # The label; printing is switched off. fhirpathpy drops a second argument (the
+    # projection to print) unevaluated, so whatever it is does not matter.
+    if params:
+        _constant_string(params[0])
     return lambda c, env: c
+
+
+def _length(c: list[Item], env: Env) -> list[Item]:
+    return [(len(_string(c)), None)] if c else []
 
 
 def _matches(params: list[Mapping[str, Any]]) -> Run:
@@ -809,6 +855,8 @@ _FUNCTIONS: dict[tuple[str, int], Callable[[list[Mapping[str, Any]]], Run]] = {
     ("is", 1): _is_function,
     ("trace", 0): _trace,
     ("trace", 1): _trace,
+    ("trace", 2): _trace,
+    ("length", 0): _no_params(_length),
     ("matches", 1): _matches,
     ("startsWith", 1): _starts_with,
     ("contains", 1): _contains,

@@ -279,15 +279,21 @@ def evaluate_fast(
 ) -> list[Any] | None:
     """`evaluate` by `_fastpath` alone: None when it does not take the expression; raises
     `_fastpath.Fallback` where it leaves this data to fhirpathpy."""
-    fast = _fast(expression)
-    if fast is None:
+    run = fast(expression)
+    if run is None:
         return None
-    return fast(node, base, _fastpath.Env(model(version), _resolve, node, resource, root,
-                                          extra_vars))
+    return run(node, base, fast_env(node, resource, root, version, extra_vars))
+
+
+def fast_env(node: Any, resource: Any, root: Any, version: str,
+             extra_vars: Mapping[str, Any] | None = None) -> _fastpath.Env:
+    """What a fast-path closure needs besides its input: one per element evaluated."""
+    return _fastpath.Env(model(version), _resolve, node, resource, root, extra_vars)
 
 
 @functools.cache
-def _fast(expression: str) -> _fastpath.Fn | None:
+def fast(expression: str) -> _fastpath.Fn | None:
+    """The fast path's closure for an expression, or None where fhirpathpy evaluates it."""
     return _fastpath.compile_tree(compiled(expression))
 
 

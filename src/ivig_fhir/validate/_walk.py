@@ -399,6 +399,8 @@ class _Walker:
     def _primitive(self, type_code: str, item: Any, loc: str,
                    rx: re.Pattern[str] | None) -> None:
         """The lexical rules of a primitive value, from its type's definition."""
+        if item.__class__ is str and (type_code, item) in self._valid:
+            return  # most values: text of this type seen and checked already
         if isinstance(item, bool):
             return
         if isinstance(item, int | float):
