@@ -21,8 +21,9 @@ on the walk's nodes. Layer `structure`.
 - meta.profile: the base type itself is checked throughout; a core profile of the version
   (shareablecodesystem, vitalsigns, ...) for its stricter cardinality and the invariants it
   adds (layer `invariant`), and said so; a profile
-  in HL7's namespace that the version does not define is an error (as in the engine); any
-  other profile is reported as not checked (a warning: nothing was verified against it).
+  in HL7's namespace that the version does not define is an error (as in the engine); so is
+  any other profile, not available offline (nothing was verified against it; the engine cannot
+  find it either and says so as an error).
 """
 
 from __future__ import annotations
@@ -226,9 +227,12 @@ class _Rules:
                              f"by FHIR {self.defs.fhir_version}: nothing was checked against "
                              "it", "profile-unknown")
                 continue
+            # An error, as in the engine ("Profile reference ... has not been checked because
+            # it could not be found", R5 Location-wash-dc-metro, Observation-krcore-...): the
+            # resource claims a conformance nobody verified.
             self.problem(f"{node.loc}.meta.profile[{i}]", f"profile {url} is not available "
                          "offline: the resource was checked against the base "
-                         f"{node.type} definition only", "profile-not-checked", "warning")
+                         f"{node.type} definition only", "profile-not-checked")
 
 
     def hl7_guide(self, node: Node) -> None:
