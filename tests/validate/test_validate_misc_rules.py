@@ -197,25 +197,3 @@ def test_slice_after_its_slicing_entry_passes_and_so_does_a_reslice() -> None:
                "sliceName": "IssueDate/a"}
     sd = _profile({**DATE, "slicing": SLICING}, {**ISSUE, "slicing": SLICING}, reslice)
     assert not [p for p in found(sd) if p.code == "slice-without-slicing"]
-
-
-# --- StructureDefinition.type: a FHIR type, or an absolute URL (R5 Bundle-dataelements) -----
-
-def _logical(sd_type: str) -> dict[str, Any]:
-    return {"resourceType": "StructureDefinition", "id": "m", "text": dict(TEXT),
-            "url": "http://example.org/StructureDefinition/m", "name": "M", "status": "draft",
-            "kind": "logical", "abstract": False, "type": sd_type,
-            "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Base",
-            "derivation": "specialization",
-            "differential": {"element": [{"id": "M", "path": "M"}]}}
-
-
-@pytest.mark.parametrize("version", ["R5", "R4B"])
-def test_structure_type_neither_fhir_nor_absolute_is_an_error(version: str) -> None:
-    assert errors_at(_logical("date.id"), "StructureDefinition.type", version) == [
-        "structure-type-unknown"]
-
-
-@pytest.mark.parametrize("sd_type", ["http://example.org/StructureDefinition/m", "Patient"])
-def test_structure_type_absolute_or_defined_passes(sd_type: str) -> None:
-    assert errors_at(_logical(sd_type), "StructureDefinition.type") == []

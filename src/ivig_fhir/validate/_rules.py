@@ -13,8 +13,7 @@ on the walk's nodes. Layer `structure`.
   status and work group in their extensions;
 - StructureDefinition: a `canonical` element's targetProfile names a canonical resource
   type (as the engine lists them, `_CANONICAL_TYPES`), not e.g. MedicinalProductDefinition;
-  in the snapshot, every slice follows an element setting up its slicing; its type is one
-  FHIR defines, or an absolute URL;
+  in the snapshot, every slice follows an element setting up its slicing;
 - ValueSet: compose.include/exclude.system is an absolute URI (a contained one too);
 - ConceptMap: source and target codes exist in their FHIR code systems (where the extract
   holds them);
@@ -204,7 +203,6 @@ class _Rules:
         if node.type == "StructureDefinition":
             self.canonical_targets(node)
             self.slices(node)
-            self.structure_type(node)
         if (node.type == "ImplementationGuide" and isinstance(res.get("url"), str)
                 and res["url"].startswith("http://hl7.org/fhir/")):
             self.hl7_guide(node)
@@ -284,19 +282,6 @@ class _Rules:
                                      f".targetProfile[{k}]", f"{url} is not a canonical "
                                      f"resource: a canonical can only point at one",
                                      "canonical-target")
-
-    def structure_type(self, node: Node) -> None:
-        """StructureDefinition.type: a relative name stands for
-        http://hl7.org/fhir/StructureDefinition/<name>, so it is a type FHIR defines; anything
-        else is an absolute URL (only a logical model's may be: "Absolute URLs are only
-        allowed in logical models", the element's definition). R5 Bundle-dataelements
-        ('date.id'), R4B StructureDefinition-FiveWs: the engine rejects them too."""
-        sd_type = node.value.get("type")
-        if isinstance(sd_type, str) and not _SCHEME.match(sd_type) \
-                and self.defs.structure(sd_type) is None:
-            self.problem(f"{node.loc}.type", f"type {sd_type!r} is not defined by FHIR "
-                         f"{self.defs.fhir_version}: another type is named by an absolute URL "
-                         "(in a logical model)", "structure-type-unknown")
 
     def slices(self, node: Node) -> None:
         """In a snapshot, a slice comes after its slicing entry: an earlier element of the same
