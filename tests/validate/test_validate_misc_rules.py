@@ -162,38 +162,3 @@ def test_value_set_system_naming_a_contained_code_system_by_id_is_an_error(
 def test_value_set_system_by_absolute_uri_passes() -> None:
     assert errors_at(_value_set("http://example.org/CodeSystem/hacked"),
                      "ValueSet.compose.include[0].system") == []
-
-
-# --- StructureDefinition: a slice follows its slicing entry (R4B/R5 catalog) ------------------
-
-def _profile(*elements: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "StructureDefinition", "id": "p", "text": dict(TEXT),
-            "url": "http://example.org/StructureDefinition/p", "name": "P", "status": "draft",
-            "kind": "resource", "abstract": False, "type": "Composition",
-            "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Composition",
-            "derivation": "constraint",
-            "snapshot": {"element": [{"id": "Composition", "path": "Composition"}, *elements]}}
-
-
-DATE = {"id": "Composition.date", "path": "Composition.date"}
-ISSUE = {"id": "Composition.date:IssueDate", "path": "Composition.date",
-         "sliceName": "IssueDate"}
-SLICING = {"rules": "open", "discriminator": [{"type": "value", "path": "$this"}]}
-
-
-def test_slice_without_slicing_entry_is_an_error() -> None:
-    sd = _profile(DATE, ISSUE)
-    assert errors_at(sd, "StructureDefinition.snapshot.element[2]") == ["slice-without-slicing"]
-
-
-def test_type_slice_of_a_choice_element_needs_no_slicing_entry() -> None:
-    born = {"id": "Composition.extension:x.value[x]:valueAge", "path": "Composition.value[x]",
-            "sliceName": "valueAge"}
-    assert not [p for p in found(_profile(born)) if p.code == "slice-without-slicing"]
-
-
-def test_slice_after_its_slicing_entry_passes_and_so_does_a_reslice() -> None:
-    reslice = {"id": "Composition.date:IssueDate/a", "path": "Composition.date",
-               "sliceName": "IssueDate/a"}
-    sd = _profile({**DATE, "slicing": SLICING}, {**ISSUE, "slicing": SLICING}, reslice)
-    assert not [p for p in found(sd) if p.code == "slice-without-slicing"]

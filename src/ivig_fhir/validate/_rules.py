@@ -13,7 +13,6 @@ on the walk's nodes. Layer `structure`.
   status and work group in their extensions;
 - StructureDefinition: a `canonical` element's targetProfile names a canonical resource
   type (as the engine lists them, `_CANONICAL_TYPES`), not e.g. MedicinalProductDefinition;
-  in the snapshot, every slice follows an element setting up its slicing;
 - ValueSet: compose.include/exclude.system is an absolute URI (a contained one too);
 - ConceptMap: source and target codes exist in their FHIR code systems (where the extract
   holds them);
@@ -202,7 +201,6 @@ class _Rules:
             self.work_group(node, wgs[0].get("valueCode"))
         if node.type == "StructureDefinition":
             self.canonical_targets(node)
-            self.slices(node)
         if (node.type == "ImplementationGuide" and isinstance(res.get("url"), str)
                 and res["url"].startswith("http://hl7.org/fhir/")):
             self.hl7_guide(node)
@@ -282,32 +280,6 @@ class _Rules:
                                      f".targetProfile[{k}]", f"{url} is not a canonical "
                                      f"resource: a canonical can only point at one",
                                      "canonical-target")
-
-    def slices(self, node: Node) -> None:
-        """In a snapshot, a slice comes after its slicing entry: an earlier element of the same
-        path that sets up `slicing` (for a re-slice "a/b", the entry may be slice "a"). The
-        discriminator and rules live there ("Slicing", https://hl7.org/fhir/R5/profiling.html);
-        a slice with none has no defined meaning (R5/R4B StructureDefinition-catalog: the
-        engine says it "launches straight into slicing"). A differential may leave the entry
-        to the base profile, so only the snapshot is held to it; and a choice element's type
-        slices (`born[x]:bornAge`) may come without one, their slicing being implied by type
-        (the engine passes them, R4B StructureDefinition-familymemberhistory-genetic)."""
-        snapshot = node.value.get("snapshot")
-        elements = snapshot.get("element") if isinstance(snapshot, dict) else None
-        entries: dict[str, set[str]] = {}  # path -> slice names ("" for none) with slicing
-        for i, e in enumerate(elements if isinstance(elements, list) else ()):
-            if not isinstance(e, dict) or not isinstance(e.get("path"), str):
-                continue
-            path, name = e["path"], e.get("sliceName")
-            if isinstance(name, str) and not path.endswith("[x]") and not (
-                    "" in entries.get(path, ())
-                    or any(name.startswith(n + "/") for n in entries.get(path, ()) if n)):
-                self.problem(f"{node.loc}.snapshot.element[{i}]", f"element "
-                             f"{e.get('id', path)} is slice {name!r}, but no element {path} "
-                             "before it sets up the slicing (ElementDefinition.slicing)",
-                             "slice-without-slicing")
-            if "slicing" in e:
-                entries.setdefault(path, set()).add(name if isinstance(name, str) else "")
 
     def value_set_systems(self, node: Node) -> None:
         """A ValueSet's compose names each code system by an absolute URI: a bare name
