@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from fhir.resources.bundle import Bundle
 from typer.testing import CliRunner
 
@@ -190,3 +191,33 @@ def test_the_build_knows_the_fhir_versions_convert_writes() -> None:
 
     assert pipeline.FHIR_VERSIONS == {"R5": "5.0.0", "R4B": R4B_FHIR_VERSION,
                                       "R4": R4_FHIR_VERSION}
+
+
+def test_the_build_finds_in_its_bundle_what_validate_finds_in_the_file(tmp_path: Path) -> None:
+    """The build validates the Bundle it serialised, not the bytes parsed back: same findings,
+    same lines, for an export with mistakes in entries far apart (a code, an empty array, a
+    language, the narrative status)."""
+    from ivig_fhir import pipeline
+    from ivig_fhir.bundle import dumps, entry_lines
+    from ivig_fhir.terminology import TerminologyLayer
+    from ivig_fhir.validate import validate_bytes
+    from ivig_fhir.validate._lines import entry_lines as entry_lines_of_any_json
+
+    settings = pipeline.BuildSettings(SOURCE, tmp_path)
+    curated, _ = pipeline.load_checked(settings)
+    resources = pipeline.map_curated(curated)
+    resources[3].resource["status"] = "retired-ish"
+    resources[40].resource["text"]["status"] = "x"
+    resources[100].resource["identifier"] = []
+    resources[200].resource["language"] = "xx-nope"
+    bundle = pipeline.build_bundle(curated, resources)
+    written = dumps(bundle)
+    assert entry_lines(written) == entry_lines_of_any_json(written.decode())
+    path = tmp_path / "ivig-fhir-bundle.json"
+    found = validate_bytes(written, file=str(path), fhir_version="R5",
+                           extra_layers=[TerminologyLayer("R5", curated)])
+    assert len([p for p in found if p.is_error]) >= 4
+    assert {p.line for p in found} >= set(entry_lines(written)[i] for i in (3, 40, 100, 200))
+    with pytest.raises(pipeline.FindingsError) as refused:
+        pipeline.validate_export(curated, bundle, path)
+    assert refused.value.problems == pipeline.FindingsError("", found).problems

@@ -1,6 +1,10 @@
-"""mapping.dump gives what fhir_core's model_dump_json gives, parsed: on the whole export in
-every FHIR version, and on the values the export does not hold (primitive extensions,
-Decimals, bytes, comments), including the ones it hands back to fhir_core."""
+"""The export's bytes are those fhir_core would write without building its models:
+mapping.order puts the mapping's dicts in the order fhir_core's model_dump_json gives (on the
+whole export, and on elements the export does not hold: choice types, `_name` siblings,
+contained resources, content references); convert.dump gives what model_dump_json gives,
+parsed, for the R4B models convert parses with, including the values the export does not
+hold (primitive extensions, Decimals, bytes, comments) and those it hands back to fhir_core.
+An R5 build imports neither fhir.resources nor fhir_core."""
 
 from __future__ import annotations
 
@@ -13,14 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir.resources import get_fhir_model_class
 from fhir.resources.attachment import Attachment
 from fhir.resources.observation import Observation
+from fhir.resources.R4B import get_fhir_model_class as get_fhir_model_class_r4b
 from fhir.resources.resource import Resource
 
 from ivig_fhir.convert import to_r4, to_r4b
+from ivig_fhir.convert.dump import model_json as resource_json
 from ivig_fhir.load import load_source_data
 from ivig_fhir.mapping import map_curated
-from ivig_fhir.mapping.dump import resource_json
+from ivig_fhir.mapping.order import ordered
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source_data"
@@ -36,14 +43,52 @@ def _same(model: Any) -> None:
     assert json.dumps(fast) == json.dumps(_slow(model))
 
 
-@pytest.mark.parametrize("convert", [None, to_r4b, to_r4], ids=["R5", "R4B", "R4"])
-def test_the_whole_export_dumps_as_fhir_core_dumps_it(convert: Any) -> None:
+def _as_r5_model(resource: dict[str, Any]) -> Any:
+    return get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+
+
+def test_the_mapping_writes_each_resource_as_its_r5_model_dumps_it() -> None:
     resources = map_curated(load_source_data(SOURCE))
-    if convert is not None:
-        resources = convert(resources)
     assert len(resources) > 400
     for mapped in resources:
-        _same(mapped.resource)
+        # compared as text: JSON objects compare equal in any key order, the export does not
+        assert json.dumps(mapped.resource) == json.dumps(_slow(_as_r5_model(mapped.resource)))
+
+
+def test_elements_go_in_element_order_whatever_order_they_come_in() -> None:
+    resource = {
+        "status": "active",
+        "item": [{"type": "group", "linkId": "1", "text": "t",
+                  "item": [{"type": "string", "linkId": "1.1", "_text": {"id": "x"},
+                            "text": "inner", "enableWhen": [{
+                                "answerString": "yes", "operator": "=",
+                                "question": "1"}]}]}],
+        "contained": [{"status": "draft", "id": "vs", "resourceType": "ValueSet",
+                       "name": "VS", "_status": {"extension": [{
+                           "valueCode": "x", "url": "http://example.org/e"}]}}],
+        "_status": {"id": "s"},
+        "id": "q",
+        "resourceType": "Questionnaire",
+        "extension": [{"valueQuantity": {"unit": "g", "value": 2, "code": "g",
+                                         "system": "http://unitsofmeasure.org"},
+                       "url": "http://example.org/q"}],
+    }
+    mine = ordered(resource)
+    assert list(mine) == ["resourceType", "id", "contained", "extension", "status", "_status",
+                          "item"]
+    assert list(mine["item"][0]["item"][0]) == ["linkId", "text", "_text", "type",
+                                                "enableWhen"]
+    assert list(mine["contained"][0]) == ["resourceType", "id", "name", "status", "_status"]
+    assert json.dumps(mine) == json.dumps(_slow(_as_r5_model(resource)))
+
+
+@pytest.mark.parametrize("convert", [to_r4b, to_r4], ids=["R4B", "R4"])
+def test_the_converted_export_dumps_as_fhir_core_dumps_it(convert: Any) -> None:
+    resources = convert(map_curated(load_source_data(SOURCE)))
+    assert len(resources) > 400
+    for mapped in resources:
+        model = get_fhir_model_class_r4b(mapped.resource["resourceType"])
+        _same(model.model_validate(mapped.resource))
 
 
 def test_primitive_extensions_decimals_and_comments() -> None:
@@ -81,11 +126,28 @@ def test_a_value_it_does_not_know_goes_through_fhir_core() -> None:
 def test_models_build_their_validators_when_first_used() -> None:
     # in a fresh interpreter: in this one another test may have used the model already
     code = "\n".join([
-        "import ivig_fhir.mapping",
+        "import ivig_fhir.convert",
         "from fhir.resources.medicationknowledge import MedicationKnowledgeMonitoringProgram as M",
         "assert not M.__pydantic_complete__, 'built on import'",
         "M.model_validate({'name': 'x', 'type': {'text': 'y'}})",
         "assert M.__pydantic_complete__",
+    ])
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_an_r5_build_builds_no_model() -> None:
+    # in a fresh interpreter: the tests above import the models into this one
+    code = "\n".join([
+        "import sys",
+        "from pathlib import Path",
+        "from ivig_fhir.pipeline import BuildSettings, build",
+        f"result = build(BuildSettings(Path({str(SOURCE)!r}), Path('unused')))",
+        "assert result.counts['ClinicalUseDefinition'] > 100, result.counts",
+        "loaded = sorted(m for m in sys.modules if m.startswith(('fhir.', 'fhir_core')))",
+        "assert not loaded, loaded",
     ])
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,

@@ -213,3 +213,49 @@ def test_hapi_package_reader_loads_the_package(tmp_path: Path) -> None:
     assert sorted((r["type"], r["file"]) for r in rows) == sorted(
         (e["resource"]["resourceType"],
          f"{e['resource']['resourceType']}-{e['resource']['id']}.json") for e in bundle["entry"])
+
+
+@pytest.mark.parametrize("data", [
+    json.loads((ROOT / "output" / "ivig-fhir-bundle.json").read_text(encoding="utf-8")),
+    {"a": {}, "b": [], "c": [[], {}, [1, [2.5, {"d": None}]]], "e": True, "f": False,
+     "g": -0.0, "h": 1e-07, "i": 12345678901234567890, "j": "tab\t \"q\" \\ é \u2028 \x7f 😀",
+     "k": ("tu", "ple"), "l": [True, None, 3, "s"]},
+    [], {}, "x", 3, None,
+    {1: "an int key", "nested": {None: 2.0, True: "a bool key"}},  # json.dumps' own way
+], ids=["export", "every-kind", "empty-list", "empty-object", "string", "int", "null",
+        "non-string-keys"])
+def test_dumps_writes_what_json_dumps_writes(data: object) -> None:
+    from ivig_fhir.bundle import dumps
+
+    assert dumps(data) == (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), -float("inf")])
+def test_dumps_refuses_numbers_json_does_not_have(number: float) -> None:
+    from ivig_fhir.bundle import dumps
+
+    with pytest.raises(ValueError, match="Out of range float"):
+        dumps({"resource": {"value": [1, number]}})
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        dumps({"value": {1, 2}})
+
+
+def test_the_formats_leave_the_transaction_bundle_as_it_was() -> None:
+    """The batch and collection share the transaction Bundle's resources: no writer may
+    change them (a collection drops `request` from its own entries only)."""
+    import copy
+
+    from ivig_fhir import pipeline
+    from ivig_fhir.formats import FORMATS, Export, write_formats
+
+    settings = pipeline.BuildSettings(SOURCE, ROOT / "unused")
+    curated, _ = pipeline.load_checked(settings)
+    bundle = pipeline.build_bundle(curated, pipeline.map_curated(curated))
+    before = copy.deepcopy(bundle)
+    export = Export(bundle, curated.release, "5.0.0")
+    files = write_formats(export, tuple(FORMATS))
+    assert bundle == before
+    collection = json.loads(files["ivig-fhir-collection.json"])
+    assert not any("request" in e for e in collection["entry"])
+    assert [e["resource"] for e in collection["entry"]] == [e["resource"] for e in
+                                                             before["entry"]]

@@ -194,8 +194,8 @@ def test_r5_elements_without_an_r4b_form_stop_the_conversion() -> None:
     # An R5 element the converter does not know at all is refused by the R4B model.
     curated = load_source_data(SOURCE)
     mapped = map_curated(curated, adverse_events=False)
-    knowledge = next(m for m in mapped if m.resource.get_resource_type() == "MedicationKnowledge")
-    knowledge.resource.storageGuideline = [{"note": [{"text": "Store cold."}]}]
+    knowledge = next(m for m in mapped if m.resource_type == "MedicationKnowledge")
+    knowledge.resource["storageGuideline"] = [{"note": [{"text": "Store cold."}]}]
     with pytest.raises(pydantic.ValidationError, match="storageGuideline"):
         to_r4b([knowledge])
 

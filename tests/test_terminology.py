@@ -160,7 +160,7 @@ def test_build_refuses_an_invalid_export_and_writes_nothing(
 
     def buggy(*args: Any, **kwargs: Any) -> Any:
         mapped = real(*args, **kwargs)
-        mapped[0].resource.status = "retired-ish"  # not in the required publication-status set
+        mapped[0].resource["status"] = "retired-ish"  # not in the required publication-status set
         return mapped
 
     monkeypatch.setattr(pipeline, "map_curated", buggy)

@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from ivig_fhir import __version__
 from ivig_fhir.approval import APPROVAL_FILE, Approval, approvals_holding
-from ivig_fhir.bundle import BUNDLE_FILE, build_bundle, dumps
+from ivig_fhir.bundle import BUNDLE_FILE, build_bundle, dumps, entry_lines
 from ivig_fhir.definitions import has_extract
 from ivig_fhir.formats import DEFAULT_FORMATS, FORMATS, Export, write_formats
 from ivig_fhir.load import Curated, load_source_data
 from ivig_fhir.mapping import Mapped, map_curated
 from ivig_fhir.problems import BadInput, FindingsError, Problem, errors
 from ivig_fhir.terminology import TerminologyLayer, check_concepts, check_units
-from ivig_fhir.validate import validate_bytes
+from ivig_fhir.validate import validate_resource
 
 MANIFEST_FILE = "manifest.json"
 
@@ -120,15 +122,14 @@ def build(settings: BuildSettings) -> BuildResult:
                                     "src/ivig_fhir/convert", None, None, "convert",
                                     str(exc))]) from None
     bundle = build_bundle(curated, resources, fhir_version=settings.fhir_version)
-    counts = Counter(m.resource.get_resource_type() for m in resources)
+    counts = Counter(m.resource_type for m in resources)
     current = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
     export = Export(bundle, curated.release, FHIR_VERSIONS[settings.fhir_version],
                     settings.ndjson_base_url,
                     tuple(sorted(set(settings.previous) - current)))
     files = write_formats(export, tuple(dict.fromkeys(settings.formats)))
-    # the bytes validated are the bytes written (the transaction format), serialised once
-    problems += validate_export(curated, files.get(BUNDLE_FILE) or dumps(bundle),
-                                settings.out_dir / BUNDLE_FILE, settings.fhir_version)
+    problems += validate_export(curated, bundle, settings.out_dir / BUNDLE_FILE,
+                                settings.fhir_version, files.get(BUNDLE_FILE))
     files[MANIFEST_FILE] = dumps(manifest(settings, export, counts, files, approvals))
     return BuildResult(curated, files, counts, problems)
 
@@ -169,19 +170,48 @@ def recorded_settings(settings: BuildSettings) -> BuildSettings:
         ndjson_base_url=base if isinstance(base, str) else settings.ndjson_base_url)
 
 
-def validate_export(curated: Curated, bundle: bytes, path: Path,
-                    fhir_version: str = "R5") -> list[Problem]:
+def validate_export(curated: Curated, bundle: dict[str, Any], path: Path,
+                    fhir_version: str = "R5", written: bytes | None = None) -> list[Problem]:
     """Every layer of `ivig-fhir validate`, with the concept table as the terminology record;
-    an export with errors is refused before anything is written."""
+    an export with errors is refused before anything is written.
+
+    The transaction Bundle is validated as the data its file is serialised from (`dumps`), not
+    parsed back: the findings are those of `validate_bytes(dumps(bundle))` (tests/test_build.py
+    holds them equal), and parsing would only add what `dumps` cannot write (duplicate keys,
+    malformed text; NaN it refuses). Its bytes (`written`, when the build wrote them anyway)
+    give each finding in an entry the line the entry starts on."""
     if not has_extract(fhir_version):
         raise BadInput(f"the FHIR {fhir_version} export was converted but cannot be validated: "
                        f"ivig_fhir.definitions has no {fhir_version} extract yet; nothing was "
                        "written")
-    problems = validate_bytes(bundle, file=str(path), fhir_version=fhir_version,
+    found = validate_resource(bundle, file=str(path), fhir_version=fhir_version,
                               extra_layers=[TerminologyLayer(fhir_version, curated)])
+    problems = sorted(_at_entry_lines(found, lambda: written or dumps(bundle)), key=_order)
     if errors(problems):
         raise FindingsError("the export does not validate; nothing was written", problems)
     return problems
+
+
+_ENTRY = re.compile(r"Bundle\.entry\[(\d+)\]")
+
+
+def _at_entry_lines(problems: list[Problem], written: Callable[[], bytes]) -> list[Problem]:
+    """A finding in an entry without a line gets the line the entry starts on."""
+    if not any(p.line is None and p.field.startswith("Bundle.entry[") for p in problems):
+        return problems
+    lines = entry_lines(written())
+    out = []
+    for p in problems:
+        entry = _ENTRY.match(p.field) if p.line is None else None
+        if entry and int(entry.group(1)) < len(lines):
+            p = replace(p, line=lines[int(entry.group(1))])
+        out.append(p)
+    return out
+
+
+def _order(p: Problem) -> tuple[str, int, int, str, str, str]:
+    # the order validate sorts its findings in
+    return (p.file, p.line or 0, p.column or 0, p.field, p.layer, p.message)
 
 
 def input_hash(source_dir: Path) -> str:

@@ -46,7 +46,7 @@ def r4_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     export = Export(build_bundle(curated, resources, fhir_version="R4"), curated.release,
                     "4.0.1")
     files = write_formats(export, settings.formats)
-    counts = Counter(m.resource.get_resource_type() for m in resources)
+    counts = Counter(m.resource_type for m in resources)
     files[MANIFEST_FILE] = dumps(manifest(settings, export, counts, files))
     write_tree(out, files)
     return out / BUNDLE_FILE

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from ivig_fhir.convert import _models  # noqa: F401 - before any model is imported: see it
 from ivig_fhir.convert.common import NotConvertible
 from ivig_fhir.convert.r4 import FHIR_VERSION as R4_FHIR_VERSION
 from ivig_fhir.convert.r4 import to_r4

@@ -20,16 +20,15 @@ here. The R4 definitions check codes and invariants when the build validates.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.resource import Resource
 
 from ivig_fhir.convert import common
 from ivig_fhir.convert.common import JsonDict, NotConvertible
+from ivig_fhir.convert.dump import model_json
 from ivig_fhir.definitions import ElementDef, StructureDef, load
 from ivig_fhir.mapping.mapped import Mapped
 
@@ -52,7 +51,7 @@ def to_r4(resources: Sequence[Mapped]) -> list[Mapped]:
     moved: dict[str, str] = {}
     identifiers: dict[str, JsonDict] = {}
     for mapped in resources:
-        data: JsonDict = json.loads(mapped.resource.model_dump_json(exclude_none=True))
+        data = mapped.resource
         r4 = convert(data)
         if r4["resourceType"] != data["resourceType"]:
             key = f"{data['resourceType']}/{data['id']}"
@@ -65,7 +64,7 @@ def to_r4(resources: Sequence[Mapped]) -> list[Mapped]:
         _logical_subjects(r4, identifiers)
         _rewrite_references(r4, moved)
         model = get_fhir_model_class(r4["resourceType"])  # R4B class: the same structure
-        out.append(replace(mapped, resource=cast(Resource, model.model_validate(r4))))
+        out.append(replace(mapped, resource=model_json(model.model_validate(r4))))
     return out
 
 

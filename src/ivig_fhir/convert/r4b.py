@@ -12,17 +12,15 @@ the export.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from html import escape
-from typing import cast
 
 from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.resource import Resource
 
 from ivig_fhir.convert import common
 from ivig_fhir.convert.common import JsonDict, NotConvertible
+from ivig_fhir.convert.dump import model_json
 from ivig_fhir.mapping.mapped import Mapped
 
 FHIR_VERSION = "4.3.0"
@@ -34,10 +32,10 @@ def to_r4b(resources: Sequence[Mapped]) -> list[Mapped]:
     """Each resource in its R4B form, parsed by the R4B model; same ids, same order."""
     out = []
     for mapped in resources:
-        data: JsonDict = json.loads(mapped.resource.model_dump_json(exclude_none=True))
+        data = mapped.resource
         converted = convert(data)
         model = get_fhir_model_class(converted["resourceType"])  # an R4B resource class
-        out.append(replace(mapped, resource=cast(Resource, model.model_validate(converted))))
+        out.append(replace(mapped, resource=model_json(model.model_validate(converted))))
     return out
 
 

@@ -16,10 +16,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ivig_fhir.approval import Approval
 from ivig_fhir.load.curated import Curated
-from ivig_fhir.mapping import _models  # noqa: F401 - before any model is imported: see it
 from ivig_fhir.mapping.adverse_event import map_adverse_event
 from ivig_fhir.mapping.approval import apply_approvals
 from ivig_fhir.mapping.clinical_use import map_clinical_uses
@@ -28,6 +28,7 @@ from ivig_fhir.mapping.definitions import code_systems, structure_definitions
 from ivig_fhir.mapping.knowledge import map_knowledge
 from ivig_fhir.mapping.mapped import Mapped
 from ivig_fhir.mapping.medication import map_medication, map_product_definition
+from ivig_fhir.mapping.order import ordered
 from ivig_fhir.mapping.population import map_population
 from ivig_fhir.mapping.provenance import map_document, map_provenances
 from ivig_fhir.mapping.regulated_authorization import map_authorization
@@ -54,5 +55,6 @@ def map_curated(curated: Curated, *, adverse_events: bool = True,
     events = ([map_adverse_event(ctx, u) for u in curated.undesirable_effects]
               if adverse_events else [])
     clinical = [medication, *products, *uses, *authorizations, knowledge, *events]
-    return apply_approvals(ctx, [*definitions, *documents, *populations, *clinical,
-                                 *map_provenances(ctx, clinical)], approvals)
+    resources = apply_approvals(ctx, [*definitions, *documents, *populations, *clinical,
+                                      *map_provenances(ctx, clinical)], approvals)
+    return [replace(m, resource=ordered(m.resource)) for m in resources]

@@ -8,8 +8,6 @@ so this view is on by default and `--no-adverse-events` leaves it out.
 
 from __future__ import annotations
 
-from fhir.resources.adverseevent import AdverseEvent
-
 from ivig_fhir.load.curated import UndesirableEffect
 from ivig_fhir.mapping.context import MapContext, reference
 from ivig_fhir.mapping.mapped import Mapped
@@ -22,7 +20,7 @@ RECIPIENTS = "ivig-recipients"
 
 def map_adverse_event(ctx: MapContext, ue: UndesirableEffect) -> Mapped:
     name = ctx.concepts[ue.concept].display
-    resource = AdverseEvent.model_validate({
+    resource = {
         "resourceType": "AdverseEvent",
         "id": f"ae-{ue.key}",
         "text": narrative(f"Potential adverse event of IVIG: {name}", [
@@ -39,5 +37,5 @@ def map_adverse_event(ctx: MapContext, ue: UndesirableEffect) -> Mapped:
                              ctx.curated.population(RECIPIENTS).name),
         "suspectEntity": [{"instanceReference": reference("Medication", MEDICATION_ID,
                                                           ctx.curated.product.name)}],
-    })
+    }
     return Mapped(resource, tuple(ue.cite), ue.at)

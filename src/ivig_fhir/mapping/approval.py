@@ -15,14 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from fhir.resources.provenance import Provenance
-
 from ivig_fhir.approval import (
     APPROVAL_PROVENANCE_ID,
     CONTENT_HASH_SYSTEM,
     PARTICIPANT_TYPE,
     Approval,
 )
+from ivig_fhir.definitions import load
 from ivig_fhir.mapping.context import MapContext, reference
 from ivig_fhir.mapping.mapped import Mapped
 from ivig_fhir.mapping.narrative import narrative
@@ -37,19 +36,18 @@ def apply_approvals(ctx: MapContext, resources: list[Mapped],
         return resources
     latest = max(a.date for a in approvals)
     dated = [_with_approval_date(m, latest) for m in resources]
-    targets = [reference(m.resource.get_resource_type(), m.id) for m in dated
-               if m.resource.get_resource_type() != "Provenance"]
+    targets = [reference(m.resource_type, m.id) for m in dated
+               if m.resource_type != "Provenance"]
     signed = [_provenance(ctx, a, targets, f"{APPROVAL_PROVENANCE_ID}-{i}")
               for i, a in enumerate(approvals, 1)]
     return [*dated, *signed]
 
 
 def _with_approval_date(mapped: Mapped, date: str) -> Mapped:
-    resource = mapped.resource
-    if "approvalDate" not in type(resource).model_fields:
+    structure = load("R5").structure(mapped.resource_type)
+    if structure is None or "approvalDate" not in structure.children(mapped.resource_type):
         return mapped
-    data = resource.model_dump(mode="json", exclude_none=True)
-    return replace(mapped, resource=type(resource).model_validate({**data, "approvalDate": date}))
+    return replace(mapped, resource={**mapped.resource, "approvalDate": date})
 
 
 def _provenance(ctx: MapContext, approval: Approval, targets: list[dict[str, str]],
@@ -60,7 +58,7 @@ def _provenance(ctx: MapContext, approval: Approval, targets: list[dict[str, str
             ("Content", f"release {release.content_version}, curated inputs sha256 "
                         f"{approval.content_sha256}"),
             ("Note", approval.note or None)]
-    resource = Provenance.model_validate({
+    resource = {
         "resourceType": "Provenance",
         "id": id_,
         "text": narrative(f"Approval of release {release.content_version} by "
@@ -80,5 +78,5 @@ def _provenance(ctx: MapContext, approval: Approval, targets: list[dict[str, str
                                     "value": f"urn:sha256:{approval.content_sha256}"},
                      "display": "The curated inputs approved (source_data/*.yaml, sha256)"},
         }],
-    })
+    }
     return Mapped(resource, (), None, provenance=False)

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fhir.resources.clinicalusedefinition import ClinicalUseDefinition
-
 from ivig_fhir.load.curated import (
     Approval,
     DeferralInterval,
@@ -103,7 +101,7 @@ def _status(code: str) -> JsonDict:
 
 
 def _cud(data: JsonDict, cites: list[str], at: Any) -> Mapped:
-    return Mapped(ClinicalUseDefinition.model_validate(data), tuple(cites), at)
+    return Mapped(data, tuple(cites), at)
 
 
 def _supersede(ctx: MapContext, data: JsonDict, sup: Superseded | None) -> None:

@@ -8,9 +8,6 @@ at Rare. Every local code the mappers use is defined in this one table, so the c
 
 from __future__ import annotations
 
-from fhir.resources.codesystem import CodeSystem
-from fhir.resources.structuredefinition import StructureDefinition
-
 from ivig_fhir.mapping.context import JsonDict, MapContext
 from ivig_fhir.mapping.narrative import narrative
 
@@ -234,10 +231,10 @@ def local_concept(ctx: MapContext, system_id: str, code: str, text: str | None =
     return {"coding": [coding], "text": text or coding["display"]}
 
 
-def code_systems(ctx: MapContext) -> list[CodeSystem]:
+def code_systems(ctx: MapContext) -> list[JsonDict]:
     out = []
     for id_, (title, description, concepts) in CODE_SYSTEMS.items():
-        out.append(CodeSystem.model_validate({
+        out.append({
             "resourceType": "CodeSystem",
             "id": id_,
             "text": narrative(f"Code system: {title}", [("Description", description)] + [
@@ -257,15 +254,15 @@ def code_systems(ctx: MapContext) -> list[CodeSystem]:
             "count": len(concepts),
             "concept": [{"code": code, "display": display, "definition": definition}
                         for code, (display, definition) in concepts.items()],
-        }))
+        })
     return out
 
 
-def structure_definitions(ctx: MapContext) -> list[StructureDefinition]:
+def structure_definitions(ctx: MapContext) -> list[JsonDict]:
     out = []
     for id_, (title, description, contexts, value_type) in EXTENSIONS.items():
         url = extension_url(ctx, id_)
-        out.append(StructureDefinition.model_validate({
+        out.append({
             "resourceType": "StructureDefinition",
             "id": id_,
             "text": narrative(f"Extension: {title}", [
@@ -295,7 +292,7 @@ def structure_definitions(ctx: MapContext) -> list[StructureDefinition]:
                 {"id": "Extension.value[x]", "path": "Extension.value[x]", "min": 1,
                  "type": [_type(id_, value_type)]},
             ]},
-        }))
+        })
     return out
 
 

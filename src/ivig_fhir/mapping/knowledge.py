@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fhir.resources.clinicalusedefinition import ClinicalUseDefinition
-from fhir.resources.medicationknowledge import MedicationKnowledge
-
 from ivig_fhir.load.curated import Indication, Regimen
 from ivig_fhir.mapping.clinical_use import cud_id
 from ivig_fhir.mapping.context import (
@@ -45,8 +42,8 @@ def map_knowledge(ctx: MapContext, clinical_uses: Sequence[Mapped]) -> Mapped:
         if agent.route:
             dosage["route"] = ctx.concept(agent.route)
         premedication.append(dosage)
-    indication_uses = [m for m in clinical_uses if isinstance(m.resource, ClinicalUseDefinition)
-                       and m.resource.type == "indication"]
+    indication_uses = [m for m in clinical_uses if m.resource_type == "ClinicalUseDefinition"
+                       and m.resource["type"] == "indication"]
     characteristics: list[JsonDict] = []
     for ch in p.characteristics:
         entry: JsonDict = {"type": local_concept(ctx, "ivig-knowledge", ch.type)}
@@ -117,7 +114,7 @@ def map_knowledge(ctx: MapContext, clinical_uses: Sequence[Mapped]) -> Mapped:
              *(x for r in d.regimens for x in r.cite),
              *(x for ch in p.characteristics for x in ch.cite),
              *(x for m in p.mechanisms for x in m.cite)}
-    return Mapped(MedicationKnowledge.model_validate(data), tuple(sorted(cites)), p.at)
+    return Mapped(data, tuple(sorted(cites)), p.at)
 
 
 def _regimen(ctx: MapContext, r: Regimen) -> JsonDict:

@@ -3,30 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-from fhir.resources.resource import Resource
+from typing import Any
 
 from ivig_fhir.load.curated import At
-
-if TYPE_CHECKING:  # the R4B models load in a tenth of a second that an R5 build need not spend
-    from fhir.resources.R4B.resource import Resource as R4BResource
 
 
 @dataclass(frozen=True)
 class Mapped:
-    resource: Resource | R4BResource  # R4B model after convert.to_r4b, and R4 JSON (same
-    # structures) after convert.to_r4
+    # The resource's JSON: built by a mapper, in FHIR element order once map_curated returns
+    # it (mapping.order); R4B or R4 JSON after convert.
+    resource: dict[str, Any]
     cites: tuple[str, ...] = ()  # source outline items the resource carries
     at: At | None = None  # the curated fact it came from
     provenance: bool = field(default=True)  # clinical content gets a Provenance
 
     @property
+    def resource_type(self) -> str:
+        return str(self.resource["resourceType"])
+
+    @property
     def id(self) -> str:
-        if not self.resource.id:
-            raise ValueError(f"a mapped {self.resource.get_resource_type()} has no id")
-        return self.resource.id
+        found = self.resource.get("id")
+        if not found:
+            raise ValueError(f"a mapped {self.resource_type} has no id")
+        return str(found)
 
     @property
     def key(self) -> str:
-        return f"{self.resource.get_resource_type()}/{self.id}"
+        return f"{self.resource_type}/{self.id}"

@@ -3,9 +3,6 @@ US product of the label layer as a MedicinalProductDefinition."""
 
 from __future__ import annotations
 
-from fhir.resources.medication import Medication
-from fhir.resources.medicinalproductdefinition import MedicinalProductDefinition
-
 from ivig_fhir.load.curated import UsProduct
 from ivig_fhir.mapping.context import MapContext
 from ivig_fhir.mapping.mapped import Mapped
@@ -17,7 +14,7 @@ NDC = "http://hl7.org/fhir/sid/ndc"
 
 def map_medication(ctx: MapContext) -> Mapped:
     p = ctx.curated.product
-    resource = Medication.model_validate({
+    resource = {
         "resourceType": "Medication",
         "id": MEDICATION_ID,
         "text": narrative(p.name, [
@@ -30,7 +27,7 @@ def map_medication(ctx: MapContext) -> Mapped:
         "status": "active",
         "doseForm": ctx.concept(p.dose_form),
         "ingredient": [{"item": ctx.concept_ref(p.substance), "isActive": True}],
-    })
+    }
     return Mapped(resource, tuple(p.cite), p.at)
 
 
@@ -43,7 +40,7 @@ def map_product_definition(ctx: MapContext, product: UsProduct) -> Mapped:
     its label's ClinicalUseDefinitions are about (RegulatedAuthorization.subject cannot be a
     Medication)."""
     p = ctx.curated.product
-    resource = MedicinalProductDefinition.model_validate({
+    resource = {
         "resourceType": "MedicinalProductDefinition",
         "id": product_definition_id(product.key),
         "text": narrative(product.name, [
@@ -58,6 +55,6 @@ def map_product_definition(ctx: MapContext, product: UsProduct) -> Mapped:
         "description": product.description,
         "route": [ctx.concept(p.route)],
         "name": [{"productName": product.name}],
-    })
+    }
     cites = {*product.cite, *product.application_cite, *product.ndc_cite}
     return Mapped(resource, tuple(sorted(cites)), product.at)

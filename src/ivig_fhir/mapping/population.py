@@ -3,8 +3,6 @@ definitional Groups, referenced by ClinicalUseDefinition.population and AdverseE
 
 from __future__ import annotations
 
-from fhir.resources.group import Group
-
 from ivig_fhir.load.curated import Population
 from ivig_fhir.mapping.context import JsonDict, MapContext, fmt_range, ucum_quantity, ucum_range
 from ivig_fhir.mapping.definitions import local_concept
@@ -52,7 +50,7 @@ def map_population(ctx: MapContext, pop: Population) -> Mapped:
                                     "valueRange": ucum_range(c.age), "exclude": False})
             rows.append(("Age", fmt_range(c.age)))
     risk = any(pop.key in w.risk_factors for w in ctx.curated.warnings)
-    resource = Group.model_validate({
+    resource = {
         "resourceType": "Group",
         "id": group_id(pop.key),
         "text": narrative(pop.name, [("Description", pop.description), *rows]),
@@ -64,5 +62,5 @@ def map_population(ctx: MapContext, pop: Population) -> Mapped:
         "name": pop.name,
         "description": pop.description,
         "characteristic": characteristics,
-    })
+    }
     return Mapped(resource, (), pop.at, provenance=False)

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fhir.resources.documentreference import DocumentReference
-from fhir.resources.provenance import Provenance
-
 from ivig_fhir.load.curated import Source
 from ivig_fhir.mapping.context import JsonDict, MapContext, reference
 from ivig_fhir.mapping.definitions import extension
@@ -37,7 +34,7 @@ def map_document(ctx: MapContext, source: Source) -> Mapped:
                   "language": "en", "title": source.title}
     if source.url:
         attachment["url"] = source.url
-    resource = DocumentReference.model_validate({
+    resource = {
         "resourceType": "DocumentReference",
         "id": document_id(source.key),
         "text": narrative(source.title, [
@@ -52,7 +49,7 @@ def map_document(ctx: MapContext, source: Source) -> Mapped:
         "type": {"text": DOCUMENT_TYPE[source.kind]},
         "description": source.description,
         "content": [{"attachment": attachment}],
-    })
+    }
     return Mapped(resource, (), source.at, provenance=False)
 
 
@@ -84,8 +81,8 @@ def map_provenance(ctx: MapContext, target: Mapped) -> Mapped:
             "what": reference("DocumentReference", document_id(source.key),
                               f"{source.title} — {section.heading} — {item.summary}"),
         })
-    kind = target.resource.get_resource_type()
-    resource = Provenance.model_validate({
+    kind = target.resource_type
+    resource = {
         "resourceType": "Provenance",
         "id": provenance_id(target),
         "text": narrative(f"Provenance of {target.key}",
@@ -95,7 +92,7 @@ def map_provenance(ctx: MapContext, target: Mapped) -> Mapped:
         "activity": {"text": "Curated from the source documents and mapped by ivig-fhir"},
         "agent": [{"who": {"display": ctx.curated.release.publisher}}],
         "entity": entities,
-    })
+    }
     return Mapped(resource, (), target.at, provenance=False)
 
 

@@ -4,8 +4,6 @@ its `indication`s the ClinicalUseDefinitions its prescribing information approve
 
 from __future__ import annotations
 
-from fhir.resources.regulatedauthorization import RegulatedAuthorization
-
 from ivig_fhir.load.curated import UsProduct
 from ivig_fhir.mapping.clinical_use import cud_id
 from ivig_fhir.mapping.context import JsonDict, MapContext, reference
@@ -29,7 +27,7 @@ def map_authorization(ctx: MapContext, product: UsProduct) -> Mapped:
         identifiers.append({"value": product.application,
                             "assigner": {"display": f"{FDA} (Biologics License Application)"}})
     uses = [(f"{product.key}-{a.key}", a.text) for a in product.approvals]
-    resource = RegulatedAuthorization.model_validate({
+    resource = {
         "resourceType": "RegulatedAuthorization",
         "id": authorization_id(product.key),
         "text": narrative(f"US marketing authorization: {product.name}", [
@@ -48,7 +46,7 @@ def map_authorization(ctx: MapContext, product: UsProduct) -> Mapped:
                        for key, text in uses],
         "holder": {"display": product.holder},
         "regulator": {"display": FDA},
-    })
+    }
     cites = {*product.cite, *product.application_cite,
              *(c for a in product.approvals for c in a.cite)}
     return Mapped(resource, tuple(sorted(cites)), product.at)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from fhir.resources.valueset import ValueSet
-
 from ivig_fhir.load.curated import Concept
 from ivig_fhir.mapping.context import JsonDict, MapContext
 from ivig_fhir.mapping.mapped import Mapped
@@ -44,7 +42,7 @@ def map_value_set(ctx: MapContext, concept: Concept, found: list[Member]) -> Map
                    "codes equivalent to the concept and codes of narrower concepts it covers; "
                    "never a broader code. SNOMED CT codes are listed as recorded (their "
                    "descendants are not computed offline).")
-    resource = ValueSet.model_validate({
+    resource = {
         "resourceType": "ValueSet",
         "id": value_set_id(concept.key),
         "text": narrative(f"Codes for {concept.display}", [
@@ -68,7 +66,7 @@ def map_value_set(ctx: MapContext, concept: Concept, found: list[Member]) -> Map
                                             ("code", m.code), ("display", m.display)) if v}
                          for m in found],
         },
-    })
+    }
     return Mapped(resource, (), concept.at, provenance=False)
 
 

@@ -6,7 +6,9 @@ Each finding is a `Problem` whose `layer` says which check made it:
     structure  against the version's definitions (R5, R4B or R4): unknown elements,
                cardinality, choice types, JSON types, primitive formats, resource types,
                profiled types (SimpleQuantity), and extensions against their definitions (the
-               core extensions, and those shipped in the same file)
+               core extensions, and those shipped in the same file); on a StructureDefinition,
+               its type, its own constraints' keys and FHIRPath, its differential paths and
+               its slicing (`_conformance`)
     invariant  every FHIRPath constraint of the definitions at every element present
     binding    codes of required bindings are in their value sets; UCUM units, languages,
                currencies and MIME types checked offline
@@ -57,6 +59,7 @@ from . import (
     _binding,
     _bundle,
     _codes,
+    _conformance,
     _extensions,
     _fhirpath,
     _invariant,
@@ -161,7 +164,8 @@ def validate_resource(
     if structure:
         return sorted(problems + structure, key=_key)
     w = walk(data, defs, file=file, line=line)
-    structure = w.problems + _rules.check(w, defs, file=file, line=line)
+    structure = (w.problems + _rules.check(w, defs, file=file, line=line)
+                 + _conformance.check(w, defs, file=file, line=line))
     problems += structure
     problems += _invariant.check(w, data, file=file, version=version, line=line,
                                  quiet_failures=bool(structure))

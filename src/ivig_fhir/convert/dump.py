@@ -1,17 +1,18 @@
-"""A fhir.resources model as its JSON data, as `json.loads(model.model_dump_json(
-exclude_none=True))` gives it, at a fraction of the cost.
+"""A fhir.resources model (convert parses its R4B and R4 output with the R4B models) as its
+JSON data, as `json.loads(model.model_dump_json(exclude_none=True))` gives it, at a fraction
+of the cost.
 
 fhir_core serialises through a pydantic wrap serializer that, at every element of every
 resource, looks up the class's element order, alias map and each field's primitive-ness again;
 that was a quarter of a build. Here those are looked up once per class, and the values the
-mapping produces (strings, booleans, numbers, Decimals, UUIDs, nested models, lists of them
+models hold (strings, booleans, numbers, Decimals, UUIDs, nested models, lists of them
 and dates and times, through pydantic's rendering) are turned into JSON data directly, by
 fhir_core's own rules (element order, `_field`
 extension siblings after their primitive, empty lists omitted, Decimal as int when integral
 with a non-negative exponent, else float; UUID as `urn:uuid:`). Any other value (bytes, a
 float that is not finite, a value of no known kind) sends the whole resource
 through fhir_core itself, so the answer is the same whatever a model holds;
-tests/test_dump.py compares the two on the whole export, R5 and R4B.
+tests/test_dump.py compares the two on the whole export, R4B and R4.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class _Unsure(Exception):
     """A value this module does not turn into JSON itself."""
 
 
-def resource_json(model: FHIRAbstractModel) -> dict[str, Any]:
+def model_json(model: FHIRAbstractModel) -> dict[str, Any]:
     """The JSON data of a resource model, identical to fhir_core's `model_dump_json` (with
     `exclude_none=True`) parsed back."""
     try:
