@@ -172,7 +172,7 @@ def test_meta_profile_not_available_offline_is_said() -> None:
                                   "http://hl7.org/fhir/StructureDefinition/Basic"]})
     found = [p for p in validate_resource(res, file="t.json", fhir_version="R5")
              if p.code == "profile-not-checked"]
-    assert [(p.field, p.severity) for p in found] == [("Basic.meta.profile[0]", "warning")]
+    assert [(p.field, p.severity) for p in found] == [("Basic.meta.profile[0]", "error")]
 
 
 # --- version detection -------------------------------------------------------------------------

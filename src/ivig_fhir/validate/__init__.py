@@ -18,10 +18,11 @@ Each finding is a `Problem` whose `layer` says which check made it:
     (extra)    any `Layer` the caller plugs in, e.g. terminology
 
 What was not checked is said, never passed over: a resource type no version defines is a
-structure error; a meta.profile outside the definitions is a warning naming it (so `--strict`
-fails), and so is a version told from the content when it fits more than one of R4, R4B and
-R5, or a declared fhirVersion with no definitions here. Inputs past the limits of
-`ivig_fhir.limits` (file size, NDJSON line size, nesting depth) are refused, code `limit`.
+structure error, and so is a meta.profile outside the definitions (as in the HL7 engine); a
+version told from the content when it fits more than one of R4, R4B and R5, or a declared
+fhirVersion with no definitions here, is a warning naming it (so `--strict` fails). Inputs
+past the limits of `ivig_fhir.limits` (file size, NDJSON line size, nesting depth) are refused,
+code `limit`.
 There is no limit on how many resources a run checks: NDJSON is streamed in batches of lines
 and large inputs are spread over every core with a bounded window of work (`validate_files`),
 so memory stays flat.

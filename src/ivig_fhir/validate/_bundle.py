@@ -204,7 +204,31 @@ def _references(walk: Walk, bundle: tuple[list[Any], dict[str, Any]] | None, fil
             # (a document in a collection) resolves against its own entries, not these.
             continue
         _entries_list, index = bundle
-        target = _target(ref, index)
+        m = _REL.match(ref)
+        source = _entry_full_url(node.loc, _entries_list) if m else ""
+        if m and source and bundle_type not in _TX:
+            # A relative reference inside an entry is read against that entry's fullUrl
+            # ("Resolving references in Bundles", https://hl7.org/fhir/R5/bundle.html#references):
+            # with a RESTful fullUrl it means [base]/Type/id, the entry whose fullUrl that is;
+            # with a urn:uuid/urn:oid fullUrl it has no meaning inside the Bundle, whatever
+            # entry has the same type and id (R5 Bundle-father; the engine: "it doesn't match
+            # because of the source fullUrl"). A transaction or batch is left to the server's
+            # own rules (a PUT Type/id names what it writes).
+            base = _ABS_REST.match(source)
+            target = index.get(f"{base.group(1)}/{m.group(1)}/{m.group(2)}") if base else None
+            if target is not None:
+                out += _target_type(node, target, loc, file, line)
+                continue
+            twin = _target(ref, index)
+            if twin is not None and not (base and bundle_type in ("history", "searchset")):
+                out.append(_p(file, line, loc, f"reference {ref} does not resolve to an entry "
+                              f"of the Bundle: read against this entry's fullUrl {source} it "
+                              "names no entry (an entry has that type and id, but at another "
+                              "fullUrl; see https://hl7.org/fhir/R5/bundle.html#references)",
+                              "unresolved-reference",
+                              "error" if bundle_type in _MUST_CARRY else "warning"))
+                continue
+        target = None if m and source and bundle_type not in _TX else _target(ref, index)
         if target is not None:
             out += _target_type(node, target, loc, file, line)
             continue

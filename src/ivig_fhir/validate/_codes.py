@@ -55,7 +55,7 @@ class _UnitVerdicts:
     def key(self) -> str:
         from ivig_fhir import _cache
 
-        return _cache.key(_ucum_grammar(), *_cache.versions("lark"))
+        return _cache.key(_ucum_grammar(), _ANNOTATION.pattern, *_cache.versions("lark"))
 
     def __call__(self, unit: str) -> str | None:
         if self.seen is None:
@@ -84,9 +84,16 @@ class _UnitVerdicts:
             self.new = 0
 
 
+# An annotation's text: UCUM's reference implementation (ucum-java, which the HL7 engine runs)
+# takes any printable ASCII but '{' and '}' in it, the space too (R5 Ingredient-example:
+# `{delivered dose}`), while ucumvert's grammar stops at 33-126. The space is swapped for '_'
+# before parsing: an annotation carries no meaning in UCUM, only its form is checked.
+_ANNOTATION = re.compile(r"\{[ -z|~]*\}")
+
+
 def _parse_unit(unit: str) -> str | None:
     try:
-        _ucum_parser().parse(unit)
+        _ucum_parser().parse(_ANNOTATION.sub(lambda m: m.group(0).replace(" ", "_"), unit))
     except Exception as exc:  # lark raises several error types; any of them means invalid
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return f"'{unit}' is not a valid UCUM unit ({first})"
@@ -154,7 +161,13 @@ def language_problem(tag: str) -> str | None:
 
 # RFC 6838 restricted-name
 _NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
-_MIME = re.compile(rf"{_NAME}/{_NAME}(\s*;\s*{_NAME}=(\"[^\"]*\"|[^;\s]+))*")
+# A parameter's value is an RFC 2045 token or quoted-string; an unquoted value with inner
+# spaces (R5 Bundle-b5711af0a-...: `application/dicom; variant=DICOM STOW-RS`) is read as one
+# value as well, running to the next ';': the HL7 engine passes it (HAPI takes any BCP-13 code),
+# so only the type/subtype is held to RFC 6838 strictly.
+_VALUE_CHAR = r"[!#-:<-~]"  # printable ASCII but '"' and ';'
+_MIME = re.compile(rf"{_NAME}/{_NAME}(\s*;\s*{_NAME}=(\"[^\"]*\"|{_VALUE_CHAR}"
+                   rf"([ !#-:<-~]*{_VALUE_CHAR})?))*")
 
 
 def mime_problem(code: str) -> str | None:

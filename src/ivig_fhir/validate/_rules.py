@@ -13,7 +13,7 @@ on the walk's nodes. Layer `structure`.
   status and work group in their extensions;
 - StructureDefinition: a `canonical` element's targetProfile names a canonical resource
   type (as the engine lists them, `_CANONICAL_TYPES`), not e.g. MedicinalProductDefinition;
-- ValueSet: compose.include/exclude.system is an absolute URI;
+- ValueSet: compose.include/exclude.system is an absolute URI (a contained one too);
 - ConceptMap: source and target codes exist in their FHIR code systems (where the extract
   holds them);
 - narrative: `#` links and image sources point at an anchor in the narrative, a contained
@@ -21,8 +21,9 @@ on the walk's nodes. Layer `structure`.
 - meta.profile: the base type itself is checked throughout; a core profile of the version
   (shareablecodesystem, vitalsigns, ...) for its stricter cardinality and the invariants it
   adds (layer `invariant`), and said so; a profile
-  in HL7's namespace that the version does not define is an error (as in the engine); any
-  other profile is reported as not checked (a warning: nothing was verified against it).
+  in HL7's namespace that the version does not define is an error (as in the engine); so is
+  any other profile, not available offline (nothing was verified against it; the engine cannot
+  find it either and says so as an error).
 """
 
 from __future__ import annotations
@@ -226,9 +227,12 @@ class _Rules:
                              f"by FHIR {self.defs.fhir_version}: nothing was checked against "
                              "it", "profile-unknown")
                 continue
+            # An error, as in the engine ("Profile reference ... has not been checked because
+            # it could not be found", R5 Location-wash-dc-metro, Observation-krcore-...): the
+            # resource claims a conformance nobody verified.
             self.problem(f"{node.loc}.meta.profile[{i}]", f"profile {url} is not available "
                          "offline: the resource was checked against the base "
-                         f"{node.type} definition only", "profile-not-checked", "warning")
+                         f"{node.type} definition only", "profile-not-checked")
 
 
     def hl7_guide(self, node: Node) -> None:
@@ -286,13 +290,14 @@ class _Rules:
             items = compose.get(part) if isinstance(compose, dict) else None
             for i, item in enumerate(_items(items)):
                 system = item.get("system") if isinstance(item, dict) else None
-                # '#id' (a contained code system, R4B ValueSet-example-hierarchical) is not
-                # judged: whether the engine accepts it is not known yet.
-                if isinstance(system, str) and not _SCHEME.match(system) \
-                        and not system.startswith("#"):
+                # '#id' too (R4B ValueSet-example-hierarchical): the definition asks for "an
+                # absolute URI"; a contained CodeSystem is named by its url, and the
+                # valueset-system extension points at it (the engine says the same).
+                if isinstance(system, str) and not _SCHEME.match(system):
                     self.problem(f"{node.loc}.compose.{part}[{i}].system", f"code system "
-                                 f"{system!r} is not an absolute URI (http://..., urn:...)",
-                                 "invalid-system")
+                                 f"{system!r} is not an absolute URI (http://..., urn:...); "
+                                 "a contained CodeSystem is named by its url, with the "
+                                 "extension valueset-system pointing at it", "invalid-system")
 
     def concept_map(self, node: Node) -> None:
         """A ConceptMap's source and target codes exist in their code systems, where those are
