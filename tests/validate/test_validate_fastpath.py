@@ -4,13 +4,14 @@ and of the test data, so the invariant layer reports the same whichever evaluate
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ivig_fhir.definitions import load, normalize_version
-from ivig_fhir.validate import _detect, _fastpath, _fhirpath, _invariant, _json
+from ivig_fhir.validate import _detect, _fastpath, _fhirpath, _invariant, _json, validate_bytes
 from ivig_fhir.validate._walk import walk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -353,3 +354,32 @@ def test_extension_context_invariants_as_fhirpathpy(expression: str, item: dict[
     ours = _fhirpath.evaluate_fast(expression, item, ITEM, **args)
     assert ours is not None
     assert ours == _fhirpath.evaluate_fhirpathpy(expression, item, ITEM, **args)
+
+
+@pytest.mark.parametrize(("expression", "who", "expected"), [
+    ("who.resolve() is Organization", "urn:uuid:o1", [True]),
+    ("who.resolve() is Practitioner", "urn:uuid:o1", [False]),
+    ("who.resolve().ofType(PractitionerRole).exists()", "urn:uuid:r1", [True]),
+    ("who.resolve().ofType(Organization).exists()", "urn:uuid:r1", [False]),
+    ("who.resolve().ofType(PractitionerRole).organization.resolve().name", "urn:uuid:r1",
+     ["A"]),
+])
+def test_resolve_types_what_it_finds(expression: str, who: str, expected: list[object]
+                                     ) -> None:
+    # The specification types a resolved resource by its resourceType (the HL7 engine does,
+    # e.g. CareTeam's ctm-1, `member.resolve() is Practitioner`); so do both evaluators.
+    ours, theirs = _both(expression, {"who": {"reference": who}}, "Provenance.agent", BUNDLE)
+    assert ours == theirs == expected
+
+
+@pytest.mark.parametrize(("member", "errors"), [("Practitioner", 0), ("Organization", 1)])
+def test_ctm1_reads_the_contained_member_s_type(member: str, errors: int) -> None:
+    team = {"resourceType": "CareTeam", "id": "t", "text": {"status": "generated", "div":
+            '<div xmlns="http://www.w3.org/1999/xhtml">team</div>'},
+            "contained": [{"resourceType": member, "id": "m", "name": [{"family": "X"}]
+                           if member == "Practitioner" else "X"}],
+            "participant": [{"member": {"reference": "#m"},
+                             "onBehalfOf": {"display": "Acme"}}]}
+    found = validate_bytes(json.dumps(team).encode(), file="t.json", fhir_version="R5")
+    ctm1 = [f for f in found if f.is_error and "ctm-1" in f.render()]
+    assert len(ctm1) == errors, [f.render() for f in found]

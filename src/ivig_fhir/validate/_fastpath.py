@@ -4,8 +4,8 @@ fhirpathpy walks its parse tree for every evaluation, wrapping each value in a n
 about 0.15 ms for the simplest constraint and tens of milliseconds for one over a large Bundle,
 most of a run's time. Here the parse tree fhirpathpy makes (`_fhirpath.compiled`) becomes one
 closure per node, once per expression. The closures follow fhirpathpy 2.2's own behaviour, not
-the specification where the two part (e.g. `=` compares the first items only, `resolve()`
-yields untyped JSON that `is`/`ofType()` never match, `|` drops the types of elements): the
+the specification where the two part (e.g. `=` compares the first items only, `|` drops the
+types of elements; `resolve()` is ours, in _fhirpath, and types what it finds): the
 invariant layer must report the same whichever evaluates. An expression using anything this
 module does not know stays with fhirpathpy (`compile_tree` gives None), and at run time a
 closure gives up (`Fallback`) wherever fhirpathpy's answer would depend on something it does
@@ -648,7 +648,9 @@ def _is_distinct(c: list[Item], env: Env) -> list[Item]:
 
 
 def _resolve(c: list[Item], env: Env) -> list[Item]:
-    return [(r, None) for r in env.resolve([_data(d) for d, _ in c])]
+    # Typed by resourceType, as _fhirpath's resolve() gives fhirpathpy its nodes.
+    return [(r, r.get("resourceType") if isinstance(r, Mapping) else None)
+            for r in env.resolve([_data(d) for d, _ in c])]
 
 
 def _has_value(c: list[Item], env: Env) -> list[Item]:

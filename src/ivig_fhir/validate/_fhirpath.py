@@ -227,12 +227,20 @@ def _resolve(inputs: list[Any]) -> list[Any]:
         ref = i.get("reference") if isinstance(i, Mapping) else i
         if isinstance(ref, str) and resolver is not None:
             found = resolver(ref)
-            if found is not None:
+            if isinstance(found, Mapping):
                 out.append(found)
     return out
 
 
-_FUNCTIONS["resolve"] = {"fn": _resolve}
+def _resolve_typed(inputs: list[Any]) -> list[Any]:
+    """resolve() for fhirpathpy: each resource typed by its resourceType, so `is Practitioner`
+    and ofType() see its type, as the specification (and the HL7 engine) read them."""
+    from fhirpathpy.engine.nodes import ResourceNode
+
+    return [ResourceNode.create_node(r, r.get("resourceType")) for r in _resolve(inputs)]
+
+
+_FUNCTIONS["resolve"] = {"fn": _resolve_typed}
 
 
 @functools.cache
