@@ -124,12 +124,12 @@ def test_r5_consent_provision_has_a_resource_type_element() -> None:
     assert errors(c) == []
 
 
-def test_core_extension_in_the_wrong_place_is_a_warning() -> None:
+def test_core_extension_in_the_wrong_place_is_an_error() -> None:
     url = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
     res = basic(extension=[{"url": url, "valueAddress": {"city": "Paris"}}])
     found = [p for p in validate_resource(res, file="t.json", fhir_version="R5")
              if p.layer == "structure"]
-    assert [(p.code, p.severity) for p in found] == [("extension-context", "warning")]
+    assert [(p.code, p.severity) for p in found] == [("extension-context", "error")]
 
 
 # --- rules no definition states ----------------------------------------------------------------

@@ -37,6 +37,25 @@ _CORE = "http://hl7.org/fhir/StructureDefinition/"
 # A type of another FHIR version the engine maps onto this one's, for cross-version values.
 _XVER_TYPE_ALTERNATIVES = {"CodeableReference": ("CodeableConcept", "Reference")}
 
+_CONTEXT_RULES = "https://hl7.org/fhir/defining-extensions.html#context"
+_EVERYWHERE = frozenset({"Element", "Any"})
+# The value of a fixed, pattern or example in an ElementDefinition is an instance of whatever
+# it shows, so the HL7 engine lets any extension sit on it.
+_ANY_EXTENSION = frozenset({"ElementDefinition.fixed[x]", "ElementDefinition.pattern[x]",
+                            "ElementDefinition.example.value[x]"})
+# Core definitions whose context the core's own resources do not keep to, as the HL7 engine
+# corrects them (org.hl7.fhir.validation 6.7.9, InstanceValidator.fixContexts): R4/R4B's
+# fhir-type names ElementDefinition.type.code but sits on ElementDefinition.type in every
+# snapshot; normative-version sits on CodeSystems, ValueSets and elements, not only on
+# StructureDefinitions.
+_FIRST_CONTEXT = {
+    _CORE + "structuredefinition-fhir-type": "ElementDefinition.type",
+    _CORE + "structuredefinition-normative-version": "Element",
+}
+_FIRST_CONTEXT_BEFORE_R5 = frozenset({_CORE + "capabilitystatement-expectation",
+                                      _CORE + "capabilitystatement-prohibited"})
+_ADDED_CONTEXT = {_CORE + "regex": (("element", "ElementDefinition.type"),)}
+
 
 @dataclass(frozen=True)
 class _InFile:
@@ -147,14 +166,13 @@ class _Checker:
     def core(self, node: Node, ext: dict[str, Any], d: ExtensionDef) -> None:
         name = d.url.rsplit("/", 1)[-1]
         self.slot(node.loc, ext, name, d.rules)
-        if not self.context_ok(d, node.host):
+        contexts = self.contexts(d)
+        if not self.context_ok(contexts, node.host):
             where = node.host[0] if node.host else "here"
-            allowed = ", ".join(e for _, e in d.contexts)
-            # A warning: the engine reads contexts against the full element path and its own
-            # release of the extensions package, which this check only approximates.
-            self.problem(node.loc, f"extension {name} may not be allowed on {where}: its "
-                         f"definition (version {d.version}) allows it on {allowed}",
-                         "extension-context", "warning")
+            allowed = ", ".join(e for _, e in contexts)
+            self.problem(node.loc, f"extension {name} is not allowed on {where}: its "
+                         f"definition (version {d.version}) allows it on {allowed} (see "
+                         f"{_CONTEXT_RULES})", "extension-context")
         # In FHIRPath the value of an extension is `value`, whatever its type: the HL7 engine
         # finds nothing at `%extension.valueInteger`, and a context invariant that is not true
         # (false or empty) forbids the extension there.
@@ -198,13 +216,35 @@ class _Checker:
                                      f"\"{sub_url}\" at most {rules.max} time(s), not {n}",
                                      "extension")
 
-    def context_ok(self, d: ExtensionDef, host: tuple[str, ...]) -> bool:
-        if not d.contexts or not host:
+    def contexts(self, d: ExtensionDef) -> tuple[tuple[str, str], ...]:
+        """The contexts of `d`, with the HL7 engine's corrections of core definitions whose
+        context the core itself does not keep to (InstanceValidator.fixContexts)."""
+        contexts = d.contexts
+        if not contexts:
+            return contexts
+        first_to = _FIRST_CONTEXT.get(d.url)
+        if first_to is None and d.url in _FIRST_CONTEXT_BEFORE_R5 and not self.r5:
+            first_to = "Element"
+        if first_to is not None:
+            contexts = ((contexts[0][0], first_to), *contexts[1:])
+        return contexts + _ADDED_CONTEXT.get(d.url, ())
+
+    @property
+    def r5(self) -> bool:
+        major, minor = (self.defs.fhir_version or "5.0").split(".")[:2]
+        return (int(major), int(minor)) >= (4, 6)
+
+    def context_ok(self, contexts: tuple[tuple[str, str], ...], host: tuple[str, ...]) -> bool:
+        """An element or extension context holds where the extension sits: on the element
+        of that path (a resource's, or a type's wherever that type is used), on an instance of
+        that type or one derived from it (`Element` anywhere), or inside the extension of that
+        url. FHIRPath contexts are not evaluated here: they allow the extension."""
+        if not contexts or not host or host[0] in _ANY_EXTENSION:
             return True
-        for kind, expression in d.contexts:
+        for kind, expression in contexts:
             if kind != "element" and kind != "extension":
                 return True  # a FHIRPath context: not evaluated here
-            if expression in host or expression == "Element":
+            if expression in host or expression in _EVERYWHERE:
                 return True
             head = expression.split(".", 1)[0]
             sd = self.defs.structure(head)
