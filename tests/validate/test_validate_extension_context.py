@@ -85,3 +85,20 @@ def test_the_engines_corrections_of_core_contexts_hold() -> None:
     assert context_errors(cs, "R4B") == []
     cs["extension"] = [{"url": EXT + "structuredefinition-summary", "valueMarkdown": "x"}]
     assert context_errors(cs, "R4B") == ["CodeSystem.extension[0]"]
+
+
+def test_an_extension_context_allows_it_inside_that_extension_only() -> None:
+    """R5's capabilitystatement-expectation may sit on listed CapabilityStatement elements or
+    inside the extension capabilitystatement-search-parameter-combination."""
+    expectation = {"url": EXT + "capabilitystatement-expectation", "valueCode": "SHALL"}
+    combination = {"url": EXT + "capabilitystatement-search-parameter-combination",
+                   "extension": [expectation, {"url": "required", "valueString": "family"},
+                                 {"url": "required", "valueString": "given"}]}
+    cs = {"resourceType": "CapabilityStatement", "id": "c", "text": TEXT, "status": "draft",
+          "date": "2026-01-01", "kind": "instance", "implementation": {"description": "x"},
+          "fhirVersion": "5.0.0", "format": ["json"],
+          "rest": [{"mode": "server",
+                    "resource": [{"type": "Patient", "extension": [combination]}]}]}
+    assert context_errors(cs, "R5") == []
+    cs["software"] = {"name": "x", "extension": [expectation]}
+    assert context_errors(cs, "R5") == ["CapabilityStatement.software.extension[0]"]

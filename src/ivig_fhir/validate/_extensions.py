@@ -52,6 +52,8 @@ _FIRST_CONTEXT = {
     _CORE + "structuredefinition-fhir-type": "ElementDefinition.type",
     _CORE + "structuredefinition-normative-version": "Element",
 }
+# Before R5 the engine reads expectation/prohibited as allowed anywhere: R4/R4B list fewer
+# CapabilityStatement elements than their own examples use them on.
 _FIRST_CONTEXT_BEFORE_R5 = frozenset({_CORE + "capabilitystatement-expectation",
                                       _CORE + "capabilitystatement-prohibited"})
 _ADDED_CONTEXT = {_CORE + "regex": (("element", "ElementDefinition.type"),)}
@@ -246,6 +248,8 @@ class _Checker:
                 return True  # a FHIRPath context: not evaluated here
             if expression in host or expression in _EVERYWHERE:
                 return True
+            if kind == "extension":
+                continue  # the url of the extension it sits in: in host or not at all
             head = expression.split(".", 1)[0]
             sd = self.defs.structure(head)
             if sd is None or (sd.abstract and "." not in expression):
