@@ -123,6 +123,13 @@ def test_a_value_it_does_not_know_goes_through_fhir_core() -> None:
     assert resource_json(attachment)["data"] == "aGVsbG8="
 
 
+def _in_a_fresh_interpreter(code: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
 def test_models_build_their_validators_when_first_used() -> None:
     # in a fresh interpreter: in this one another test may have used the model already
     code = "\n".join([
@@ -132,10 +139,7 @@ def test_models_build_their_validators_when_first_used() -> None:
         "M.model_validate({'name': 'x', 'type': {'text': 'y'}})",
         "assert M.__pydantic_complete__",
     ])
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, check=False)
-    assert done.returncode == 0, done.stderr
+    _in_a_fresh_interpreter(code)
 
 
 def test_an_r5_build_builds_no_model() -> None:
@@ -149,7 +153,4 @@ def test_an_r5_build_builds_no_model() -> None:
         "loaded = sorted(m for m in sys.modules if m.startswith(('fhir.', 'fhir_core')))",
         "assert not loaded, loaded",
     ])
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, check=False)
-    assert done.returncode == 0, done.stderr
+    _in_a_fresh_interpreter(code)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 DIV = '<div xmlns="http://www.w3.org/1999/xhtml"><p>Intravenous immunoglobulin</p></div>'
@@ -138,3 +140,14 @@ def broken(data: dict[str, Any]) -> dict[str, Any]:
 
 def dumps(data: Any) -> bytes:
     return json.dumps(data, indent=2).encode("utf-8")
+
+
+def official_examples() -> Any:
+    """tests/referee/examples.py (the official examples packages, fetched once by npm and
+    cached), loaded by path: it is not on this folder's import path."""
+    spec = importlib.util.spec_from_file_location(
+        "referee_examples", Path(__file__).resolve().parents[1] / "referee" / "examples.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -6,12 +6,12 @@ fhirpathpy reading `as()` on a collection as the filter `ofType()`, which fhirpa
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures import official_examples
 
 from ivig_fhir.definitions import load
 from ivig_fhir.validate import _fhirpath, _invariant
@@ -110,15 +110,6 @@ def test_fhirpathpy_cannot_evaluate_r4b_dom3() -> None:
                                       root=node.root, version="r4b")
 
 
-def _examples() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "referee_examples", ROOT / "tests" / "referee" / "examples.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _containers(data: dict[str, Any], version: str) -> list[Node]:
     w = walk(data, load(version), file="x")
     return [n for n in w.nodes if n.is_resource and isinstance(n.value, dict)
@@ -127,7 +118,7 @@ def _containers(data: dict[str, Any], version: str) -> list[Node]:
 
 @pytest.mark.parametrize("version", ["R5", "R4B"])
 def test_dom3_as_fhirpathpy_on_official_examples(version: str, tmp_path: Path) -> None:
-    examples = _examples()
+    examples = official_examples()
     tgz = examples.package(*examples.PACKAGES[version])
     names = examples.members(tgz)[:SAMPLE]
     files = examples.extract(tgz, tmp_path, set(names))
@@ -147,7 +138,7 @@ def test_dom3_as_fhirpathpy_on_official_examples(version: str, tmp_path: Path) -
 
 def test_dom3_is_decided_natively_on_the_largest_questionnaire(tmp_path: Path) -> None:
     """34 contained resources in 845 KB: fhirpathpy took 4-8 minutes on the file."""
-    examples = _examples()
+    examples = official_examples()
     tgz = examples.package(*examples.PACKAGES["R5"])
     name = "Questionnaire-qgen-elementdefinition-de1.json"
     data = json.loads(examples.extract(tgz, tmp_path, {name})[name].read_text())

@@ -3,12 +3,12 @@ and of the test data, so the invariant layer reports the same whichever evaluate
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures import official_examples
 
 from ivig_fhir.definitions import load, normalize_version
 from ivig_fhir.validate import _detect, _fastpath, _fhirpath, _invariant, _json, validate_bytes
@@ -64,22 +64,11 @@ def _compare(path: Path) -> tuple[int, list[tuple[str, str, object, object]]]:
     return compared, differ
 
 
-def _examples() -> Any:
-    """tests/referee/examples.py (the official examples packages, fetched once by npm and
-    cached), loaded by path: it is not on this folder's import path."""
-    spec = importlib.util.spec_from_file_location(
-        "referee_examples", ROOT / "tests" / "referee" / "examples.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("version", ["R5", "R4B"])
 def test_the_fast_path_agrees_on_official_examples(version: str, tmp_path: Path) -> None:
     """A deterministic sample of the official examples: resources and constraints the export
     does not have (the whole package agreed: 446,468 comparisons for R4B)."""
-    examples = _examples()
+    examples = official_examples()
     tgz = examples.package(*examples.PACKAGES[version])
     names = examples.members(tgz)[:SAMPLE]
     files = examples.extract(tgz, tmp_path, set(names))
