@@ -17,7 +17,6 @@ from ivig_fhir.definitions import load
 from ivig_fhir.validate import _fhirpath, _invariant
 from ivig_fhir.validate._walk import Node, walk
 
-ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = 300  # official example files searched for contained resources, per package
 COMPARED = 12  # of those with contained resources, compared against fhirpathpy
 
