@@ -222,3 +222,29 @@ def test_the_build_finds_in_its_bundle_what_validate_finds_in_the_file(tmp_path:
     with pytest.raises(pipeline.FindingsError) as refused:
         pipeline.validate_export(curated, bundle, path)
     assert refused.value.problems == pipeline.FindingsError("", found).problems
+
+
+def test_the_export_must_carry_what_it_references(tmp_path: Path) -> None:
+    """A transaction of someone else's may reference what their server holds (a warning in
+    `validate`); ours is uploaded to servers that hold none of it: the build refuses it."""
+    from ivig_fhir import pipeline
+    from ivig_fhir.bundle import dumps
+    from ivig_fhir.validate import validate_bytes
+
+    settings = pipeline.BuildSettings(SOURCE, tmp_path)
+    curated, _ = pipeline.load_checked(settings)
+    resources = pipeline.map_curated(curated)
+    cud = next(r.resource for r in resources if r.resource["resourceType"] ==
+               "ClinicalUseDefinition")
+    cud["subject"] = [{"reference": "Medication/not-in-the-export"}]
+    bundle = pipeline.build_bundle(curated, resources)
+    path = tmp_path / "ivig-fhir-bundle.json"
+    found = [p for p in validate_bytes(dumps(bundle), file=str(path), fhir_version="R5")
+             if p.code == "unresolved-reference"]
+    assert [p.severity for p in found] == ["warning"], found
+    with pytest.raises(pipeline.FindingsError) as refused:
+        pipeline.validate_export(curated, bundle, path)
+    carried = [p for p in refused.value.problems if p.code == "unresolved-reference"]
+    assert [(p.severity, p.field) for p in carried] == [("error", found[0].field)]
+    assert "the export must carry every resource it references" in carried[0].message
+    assert not any(tmp_path.iterdir())
