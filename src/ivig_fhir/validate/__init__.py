@@ -67,7 +67,9 @@ from . import (
     _json,
     _narrative,
     _rules,
+    _search,
     _structure,
+    _structuremap,
 )
 from ._lines import locate
 from ._walk import walk
@@ -166,7 +168,9 @@ def validate_resource(
         return sorted(problems + structure, key=_key)
     w = walk(data, defs, file=file, line=line)
     structure = (w.problems + _rules.check(w, defs, file=file, line=line)
-                 + _conformance.check(w, defs, file=file, line=line))
+                 + _conformance.check(w, defs, file=file, line=line)
+                 + _search.check(w, defs, file=file, line=line)
+                 + _structuremap.check(w, defs, file=file, line=line))
     problems += structure
     problems += _invariant.check(w, data, file=file, version=version, line=line,
                                  quiet_failures=bool(structure))
