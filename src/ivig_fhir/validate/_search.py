@@ -8,8 +8,10 @@ valid for any of the possible types". What that checker does with a name at the 
 expression (and at the start of each operand of a union or other operator, and inside a
 parenthesised group, where the context is the same) is stated here exactly:
 
-- a name beginning with a capital letter that is one of the base types, or a type a base
-  specialises (DomainResource, Resource), filters to that type;
+- a name beginning with a capital letter that is one of the base types filters to that type;
+  a type a base specialises does not (the engine's check of the ancestors is handed the base's
+  url and finds none: the referee rejects `Resource.id` and `DomainResource.text` on a Patient
+  base, and accepts `Resource.id` on a Resource base);
 - any other name must be an element of some base type (`name` on a Patient base).
 
 Then, along a plain chain of names after it (`Patient.contact.name.family`), each name must be
@@ -17,8 +19,9 @@ an element of the type reached so far. Only what the definitions answer for cert
 the chain is left at the first function call, indexer or operator, at an abstract type (whose
 specialisations the engine searches too), at a choice element, a primitive or a resource slot;
 a base the definitions do not know, or one replaced by the searchparameter-base-type extension,
-leaves the whole expression alone; a name that renames a choice element to one of its types
-(`valueQuantity`) is not judged either.
+leaves the whole expression alone. A choice element is read by its name without [x]
+(`Observation.value`, then `.ofType(Quantity)` or `as Quantity`): the engine's checker does not
+take the type-specific names of JSON (`valueQuantity`), and neither is it taken here.
 """
 
 from __future__ import annotations
@@ -199,63 +202,67 @@ def _judge(chain: _Chain, bases: list[StructureDef], defs: Definitions) -> str |
     names = ", ".join(b.type for b in bases)
     states: list[State] = []
     if chain.head[:1].isupper():
-        states = [(b, b.type) for b in bases if chain.head in _ancestry(b, defs)]
+        states = [(b, b.type) for b in bases if chain.head == b.type]
     if not states:
         if any(b.abstract for b in bases):
             return None  # the engine also searches every specialisation of an abstract base
         step = _step([(b, b.type) for b in bases], chain.head, defs)
         if step is None:
             return None
+        if isinstance(step, str):
+            return step
         if not step:
-            return (f"the name {chain.head!r} is neither a base type ({names}), a type a base "
-                    f"specialises, nor an element of {names}")
+            return (f"the name {chain.head!r} is neither a base type ({names}) nor an element "
+                    f"of {names}")
         states = step
     at = chain.head
     for name in chain.names:
         step = _step(states, name, defs)
         if step is None:
             return None
+        if isinstance(step, str):
+            return step
         if not step:
             return f"{at} has no element {name!r} (base {names})"
         states, at = step, f"{at}.{name}"
     return None
 
 
-def _ancestry(struct: StructureDef, defs: Definitions) -> list[str]:
-    """The type and every type it specialises, by baseDefinition: Patient, DomainResource,
-    Resource (and Base in R5)."""
-    found = [struct.type]
-    base = struct.base_definition
-    while base:
-        parent = defs.structure(base.rsplit("/", 1)[-1])
-        if parent is None or parent.url != base or parent.type in found:
-            break
-        found.append(parent.type)
-        base = parent.base_definition
-    return found
-
-
-def _step(states: list[State], name: str, defs: Definitions) -> list[State] | None:
+def _step(states: list[State], name: str, defs: Definitions) -> list[State] | str | None:
     """Where `name` leads from each state: [] when no state has such an element, None when
-    the definitions cannot tell (a state past which the engine's answer is not certain)."""
+    the definitions cannot tell (a state past which the engine's answer is not certain), or
+    why a choice element's type-specific name is not read."""
     found: list[State] = []
+    renamed = None
     for struct, path in states:
         kids = struct.children(path)
         elem = kids.get(name)
         if elem is None:
-            if f"{name}[x]" in kids or _renames_choice(kids, name):
-                return None  # a choice: its types, or a type-specific name, are not followed
+            if f"{name}[x]" in kids:
+                return None  # a choice element: its several types are not followed
+            renamed = renamed or _renamed_choice(kids, name)
             continue
         into = _into(elem, struct, defs)
         if into is None:
             return None
         found.append(into)
+    if not found and renamed:
+        choice, type_code = renamed
+        return (f"{name!r} is JSON's name for {choice}[x] as a {type_code}: FHIRPath reads the "
+                f"element as {choice}, its type with {choice}.ofType({type_code}) or "
+                f"({choice} as {type_code})")
     return found
 
 
-def _renames_choice(kids: Any, name: str) -> bool:
-    return any(k.endswith("[x]") and name.startswith(k[:-3]) and name[len(k) - 3:][:1].isupper()
-               for k in kids)
+def _renamed_choice(kids: Any, name: str) -> tuple[str, str] | None:
+    """(choice, type) when `name` is a choice element's name with a type of it appended."""
+    for key, elem in kids.items():
+        if key.endswith("[x]") and name.startswith(key[:-3]):
+            suffix = name[len(key) - 3:]
+            for type_code in elem.types:
+                if type_code[:1].upper() + type_code[1:] == suffix:
+                    return key[:-3], type_code
+    return None
 
 
 def _into(elem: ElementDef, struct: StructureDef, defs: Definitions) -> State | None:
