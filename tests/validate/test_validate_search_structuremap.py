@@ -86,10 +86,12 @@ def test_a_search_expression_in_a_bundle_is_found_at_its_entry(version: str) -> 
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
         {"fullUrl": "http://example.org/fhir/SearchParameter/example",
          "resource": search("Patient.nmae", version=version)}]}
-    found = [p for p in validate_bytes(json.dumps(bundle, indent=1).encode(), file="b.json",
-                                       fhir_version=version) if p.is_error]
+    text = json.dumps(bundle, indent=1)
+    found = [p for p in validate_bytes(text.encode(), file="b.json", fhir_version=version)
+             if p.is_error]
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if '"expression"' in row)
     assert [(p.field, p.code, p.line) for p in found] == [
-        ("Bundle.entry[0].resource.expression", "search-expression", 5)]
+        ("Bundle.entry[0].resource.expression", "search-expression", line)]
     assert "Patient has no element 'nmae'" in found[0].message
 
 
