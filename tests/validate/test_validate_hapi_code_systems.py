@@ -69,7 +69,7 @@ def test_the_message_says_whose_rule_it_is() -> None:
     assert "preferred" in found[0].message  # and that FHIR itself would allow it
 
 
-@pytest.mark.parametrize("version", ["R5", "R4B"])
+@pytest.mark.parametrize("version", ["R5", "R4B", "R4"])
 def test_language_codings_take_bcp47_only(version: str) -> None:
     """R4B MedicinalProductDefinition-example and SubstanceDefinition-example: languages in
     a regulator's own code system."""

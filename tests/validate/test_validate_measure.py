@@ -1,6 +1,6 @@
 """A Measure's CQL stratifier criteria need a Library the validator can find (the HL7 engine's
 MeasureValidator, 'No CQL Libraries found on this Measure'; validate/_measure.py). Each case
-was put to the referee (scripts/referee, R5 and R4B) on 2026-12-07 and the engine agreed: it
+was put to the referee (scripts/referee, R5, R4B and R4) on 2026-12-07 and the engine agreed: it
 rejects the stratifier, never the population criteria, whatever Measure.library names."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fixtures import TEXT
 from ivig_fhir.validate import validate_resource
 
 LIBRARY = "http://example.org/fhir/Library/lib"
-VERSIONS = ("R5", "R4B")
+VERSIONS = ("R5", "R4B", "R4")
 
 
 def measure(stratifier_language: str | None = "text/cql") -> dict[str, Any]:

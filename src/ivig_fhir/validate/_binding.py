@@ -115,20 +115,11 @@ def _hapi_system(loc: str, type_code: str, value: Any, binding: Binding, file: s
 
 
 def _extension_binding(node: Node, defs: Definitions) -> Binding | None:
-    """The binding a core extension's definition puts on its value (or on the value of one of
-    its nested extensions)."""
+    """The binding a core extension's definition puts on its value. (No nested extension of
+    the core binds its value to a value set `_hapi_system` knows.)"""
     url = node.value.get("url") if isinstance(node.value, dict) else None
-    if not isinstance(url, str):
-        return None
-    outer = node.parent.get("url") if node.parent is not None and \
-        node.parent_base == "Extension" else None
-    if isinstance(outer, str):
-        d = defs.extension(outer)
-        slot = d.slices.get(url) if d is not None else None
-    else:
-        d = defs.extension(url)
-        slot = d.rules if d is not None else None
-    return slot.binding if slot is not None else None
+    d = defs.extension(url) if isinstance(url, str) else None
+    return d.rules.binding if d is not None else None
 
 
 def check(walk: Walk, defs: Definitions, *, file: str, line: int | None = None) -> list[Problem]:
