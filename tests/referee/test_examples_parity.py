@@ -56,23 +56,11 @@ _ROLE_CODES = (
     "genetics-parent extension: R5 rejects MTH, NMTH and SIS alike; R4B rejects SIS only, as "
     "ivig-fhir does in both versions")
 
-_CQL = ("the engine cannot resolve the Measure's CQL Library (a canonical to another file) and "
-        "rejects text/cql stratifier criteria: 'No CQL Libraries found on this Measure' (not "
-        "its population criteria); no rule of the specification, which leaves Measure.library "
-        "optional")
-
 _KEY_ORDER = (
     "the engine holds constraint keys unique across the core types and reports the first type "
     "it happens to meet with the same key and another expression (R4B: TestReport's inv-1 and "
     "inv-2, against Task, Parameters and RatioRange; TestReport itself passes): an order "
     "effect, not a rule ivig-fhir can state")
-
-_HAPI_SYSTEM = (
-    "HAPI's CommonCodeSystemsTerminologyService (in the referee's support chain; message key "
-    "mismatchCodeSystem) rejects any coding whose system is not the one it assumes for the "
-    "value sets languages, all-languages, ucum-units, mimetypes and currencies, whatever the "
-    "binding strength: here a preferred binding, which allows other codes. Not a rule of the "
-    "specification, but HAPI's own validation (as a HAPI server runs it) reports the same")
 
 # Files the engine rejects and ivig-fhir passes, with why.
 
@@ -88,8 +76,6 @@ FALSE_NEGATIVES: dict[str, str] = {
     "R4B/StructureDefinition-DataType.json":
         "StructureDefinition.type 'DataType': the engine holds it to the spec's types, but R4B "
         "defines DataType itself (this very StructureDefinition, in the core package)",
-    "R4B/MedicinalProductDefinition-example.json": _HAPI_SYSTEM,
-    "R4B/SubstanceDefinition-example.json": _HAPI_SYSTEM,
     "R4B/ValueSet-nhin-purposeofuse.json":
         "a contained ConceptMap's target codes (SYSADMIN, PSYCHOTHERAPY, TRAINING) checked "
         "against v3-ActReason 2018-08-12, which the offline definitions do not carry (THO's "
@@ -117,11 +103,6 @@ FALSE_NEGATIVES: dict[str, str] = {
     "R5/List-prognosis.json": _ROLE_CODES,
     "R5/List-example-double-cousin-relationship.json": _ROLE_CODES,
     "R5/List-genetic.json": _ROLE_CODES,
-    "R5/DeviceMetric-example.json": _HAPI_SYSTEM,
-    "R5/Measure-measure-cms146-example.json": _CQL,
-    "R5/Measure-hiv-indicators.json": _CQL,
-    "R4B/Measure-measure-cms146-example.json": _CQL,
-    "R4B/Measure-hiv-indicators.json": _CQL,
 }
 
 # Files ivig-fhir rejects and the engine passes, with why.

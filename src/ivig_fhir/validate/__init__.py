@@ -65,6 +65,7 @@ from . import (
     _fhirpath,
     _invariant,
     _json,
+    _measure,
     _narrative,
     _rules,
     _search,
@@ -177,6 +178,7 @@ def validate_resource(
     problems += _binding.check(w, defs, file=file, line=line)
     problems += _bundle.check(data, w, file=file, line=line)
     problems += _extensions.check(data, w, defs, file=file, line=line)
+    problems += _measure.check(w, file=file, line=line)
     for node in w.nodes:
         if node.type == "xhtml":
             problems += _narrative.check_div(node.value, file=file, field=node.loc, line=line)
