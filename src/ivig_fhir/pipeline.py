@@ -7,11 +7,13 @@ are bundled.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -103,7 +105,29 @@ def _to_r4(resources: Sequence[Mapped]) -> list[Mapped]:
 CONVERTERS = {"R4B": _to_r4b, "R4": _to_r4}
 
 
+@contextlib.contextmanager
+def _without_cycle_collector() -> Iterator[None]:
+    """The cyclic garbage collector paused, then as it was.
+
+    What a build makes lives until its end (the definitions, the concept table, the Bundle
+    and the validator's walk of it), and what it drops is freed by reference counting: the
+    collector's passes over the growing heap freed nothing and took a fifth of the build's
+    CPU time (0.4-0.6 s), while peak memory is the same without them (scripts/bench-build)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def build(settings: BuildSettings) -> BuildResult:
+    with _without_cycle_collector():
+        return _build(settings)
+
+
+def _build(settings: BuildSettings) -> BuildResult:
     if settings.fhir_version not in FHIR_VERSIONS:
         raise BadInput(f"unsupported FHIR version {settings.fhir_version!r}: use R5, R4B or R4")
     check_formats(settings.formats)
