@@ -163,8 +163,9 @@ def _build(settings: BuildSettings) -> BuildResult:
                         settings.ndjson_base_url,
                         tuple(sorted(set(settings.previous) - current)))
         files = write_formats(export, tuple(dict.fromkeys(settings.formats)))
+        recorded = dumps(manifest(settings, export, counts, files, approvals))
         problems += _verdict(validation.result(), bundle, files.get(BUNDLE_FILE))
-    files[MANIFEST_FILE] = dumps(manifest(settings, export, counts, files, approvals))
+    files[MANIFEST_FILE] = recorded
     return BuildResult(curated, files, counts, problems)
 
 
