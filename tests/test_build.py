@@ -248,9 +248,9 @@ def _sleeps() -> None:
 
 
 def test_background_runs_in_another_process_and_brings_back_value_and_errors() -> None:
-    from ivig_fhir.pipeline import Background
+    from ivig_fhir.pipeline import Background, forks
 
-    forked = hasattr(os, "fork") and (os.cpu_count() or 1) >= 2  # else run in this process
+    forked = forks()  # else the function runs in this process
     with Background(_child_pid) as job:
         assert (job.result() != os.getpid()) is forked
     with Background(_fails, "from the child") as job, \

@@ -1,8 +1,11 @@
-"""The build, stage by stage: load -> check terminology -> map -> bundle -> formats -> files.
+"""The build, stage by stage: load -> map -> bundle -> validate, check terminology, formats ->
+files.
 
 Takes a settings object, returns a result; raises only `IvigFhirError`s. Nothing here prints.
 For R4B and R4 the mapped (R5) resources are converted (convert.r4b, convert.r4) before they
-are bundled.
+are bundled. The Bundle is validated in a second process (`Background`) while this one checks
+the curated codes and units and writes the formats; the findings are the same, in the same
+order, as when everything runs in one process.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import pickle
 import re
 import signal
+import threading
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -202,15 +206,15 @@ class Background(Generic[T]):
     it and returns its value, or raises its exception. Leaving the `with` block ends a child
     whose result was not asked for (the build failed on something else first).
 
-    Where fork is missing (Windows) or there is one core, `result()` calls `fn` itself. The
-    value and an exception travel back pickled, so they must pickle (an exception that does
-    not comes back as a RuntimeError with its traceback)."""
+    Where `forks()` says no, `result()` calls `fn` itself. The value and an exception travel
+    back pickled, so they must pickle (an exception that does not comes back as a
+    RuntimeError with its traceback)."""
 
     def __init__(self, fn: Callable[..., T], *args: Any) -> None:
         self._call: Callable[[], T] = functools.partial(fn, *args)
         self._pid = 0
         self._pipe = -1
-        if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+        if not forks():
             return
         reading, writing = os.pipe()
         pid = os.fork()
@@ -248,6 +252,13 @@ class Background(Generic[T]):
                 os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
             self._pid = 0
+
+
+def forks() -> bool:
+    """Does `Background` fork? Not without fork (Windows) or a second core, nor from a
+    process with other threads, which a forked child would lack (a lock one of them held
+    would never be released there)."""
+    return hasattr(os, "fork") and (os.cpu_count() or 1) > 1 and threading.active_count() == 1
 
 
 def _child(call: Callable[[], object], pipe: int) -> NoReturn:
