@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fhir.resources.bundle import Bundle
@@ -248,3 +251,74 @@ def test_the_export_must_carry_what_it_references(tmp_path: Path) -> None:
     assert [(p.severity, p.field) for p in carried] == [("error", found[0].field)]
     assert "the export must carry every resource it references" in carried[0].message
     assert not any(tmp_path.iterdir())
+
+
+def _child_pid() -> int:
+    return os.getpid()
+
+
+def _fails(message: str) -> None:
+    raise ValueError(message)
+
+
+class _Unpicklable(Exception):
+    def __reduce__(self) -> Any:
+        raise TypeError("not this one")
+
+
+def _fails_unpicklably() -> None:
+    raise _Unpicklable("held")
+
+
+def _sleeps() -> None:
+    time.sleep(60)
+
+
+def test_background_runs_in_another_process_and_brings_back_value_and_errors() -> None:
+    from ivig_fhir.pipeline import Background, forks
+
+    forked = forks()  # else the function runs in this process
+    with Background(_child_pid) as job:
+        assert (job.result() != os.getpid()) is forked
+    with Background(_fails, "from the child") as job, \
+            pytest.raises(ValueError, match="from the child"):
+        job.result()
+    # what cannot be pickled comes back as a RuntimeError holding its traceback
+    with Background(_fails_unpicklably) as job, \
+            pytest.raises(RuntimeError if forked else _Unpicklable, match="held"):
+        job.result()
+
+
+def test_background_left_unasked_ends_its_child() -> None:
+    from ivig_fhir.pipeline import Background
+
+    job = Background(_sleeps)
+    pid = job._pid
+    with job:
+        pass  # a failure elsewhere: the result is never asked for
+    assert job._pid == 0
+    if pid:
+        with pytest.raises(ChildProcessError):  # reaped: no zombie left behind
+            os.waitpid(pid, os.WNOHANG)
+
+
+def test_the_build_on_one_core_writes_and_finds_what_it_does_on_two(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation in a forked process changes nothing: same files, same findings (an export
+    with warnings from the validator as well as from the curated data)."""
+    from ivig_fhir import pipeline
+    from ivig_fhir.problems import Problem
+
+    settings = pipeline.BuildSettings(SOURCE, tmp_path / "out",
+                                      formats=("transaction", "ndjson", "package"))
+    warning = Problem("x.json", None, None, "Bundle.entry[7].resource", "a note", "warning",
+                      "bundle", "note")
+    original = pipeline.validate_resource
+    monkeypatch.setattr(pipeline, "validate_resource",
+                        lambda *a, **k: [*original(*a, **k), warning])
+    two = pipeline.build(settings)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    one = pipeline.build(settings)
+    assert one.files == two.files
+    assert one.problems == two.problems
+    assert any(p.message == "a note" and p.line for p in two.problems)

@@ -197,6 +197,38 @@ def test_icd10cm_table_is_the_package_release_and_is_cached(
     assert "April 1, 2026" in cached.name
 
 
+def test_icd10cm_cache_is_read_a_category_at_a_time_and_a_corrupted_one_rebuilt(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivig_fhir.terminology import icd10cm
+
+    monkeypatch.setenv("IVIG_FHIR_CACHE", str(tmp_path))
+    icd10cm.release.cache_clear()
+    try:
+        fresh = icd10cm.release()  # from the package, then stored
+        icd10cm.release.cache_clear()
+        cached = icd10cm.release()
+        assert cached.descendants("G61") == fresh.descendants("G61") == [
+            "G61.0", "G61.1", "G61.8", "G61.81", "G61.82", "G61.89", "G61.9"]
+        assert cached.ancestors("G61.81") == ["G61.8", "G61"]
+        assert set(cached._read) == {"G61"}  # read: the one category asked about
+        path = next(tmp_path.iterdir())
+        raw = bytearray(path.read_bytes())
+        start, end = cached._index["M31"]
+        raw[cached._start + start:cached._start + end] = b"\xff" * (end - start)
+        path.write_bytes(bytes(raw))
+        icd10cm.release.cache_clear()
+        broken = icd10cm.release()
+        assert broken.description("G61.0") == "Guillain-Barre syndrome"
+        assert broken.descendants("M31.3") == fresh.descendants("M31.3") != []
+        assert broken == fresh
+        icd10cm.release.cache_clear()
+        rewritten = icd10cm.release()
+        assert rewritten.tabular_notes("M31.3") == fresh.tabular_notes("M31.3")
+        assert set(rewritten._read) == {"M31"}  # read from the file written anew
+    finally:
+        icd10cm.release.cache_clear()
+
+
 # Each edit breaks one ICD-10-CM convention or the scope rule in the concept table: (code line
 # that anchors it, text after the anchor to replace, replacement, line the error must name,
 # message). The line is given as the text it starts with, searched from the anchor back/on.
