@@ -178,3 +178,30 @@ def test_a_snapshot_key_repeated_alike_or_ele_1_worded_twice_passes(version: str
     ele = profile(snapshot=snapshot("ele-1", "hasValue()", "hasValue() or extension.exists()"))
     for sd in (alike, ele):
         assert not [f for f in errors(sd, version) if f[1] == "constraint-key"]
+
+
+# --- extension definitions: judged against their base only (the referee on hand-made R5 and
+# R4B extension definitions keying inv-1 anew: no error; R4B
+# StructureDefinition-allergyintolerance-substanceExposureRisk passes) ------------------------
+
+
+def extension(key: str, expression: str) -> dict[str, Any]:
+    url = "http://example.org/fhir/StructureDefinition/keyed-ext"
+    return {"resourceType": "StructureDefinition", "id": "keyed-ext", "text": DIV, "url": url,
+            "name": "KeyedExt", "status": "draft", "kind": "complex-type", "abstract": False,
+            "context": [{"type": "element", "expression": "Patient"}], "type": "Extension",
+            "baseDefinition": CORE + "Extension", "derivation": "constraint",
+            "differential": {"element": [
+                {"id": "Extension", "path": "Extension",
+                 "constraint": [constraint(key, expression)]},
+                {"id": "Extension.extension", "path": "Extension.extension", "max": "0"},
+                {"id": "Extension.url", "path": "Extension.url", "fixedUri": url},
+                {"id": "Extension.value[x]", "path": "Extension.value[x]",
+                 "type": [{"code": "string"}]}]}}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_extension_definition_is_judged_against_its_base_only(version: str) -> None:
+    assert errors(extension("inv-1", "value.exists()"), version) == []
+    assert errors(extension("ext-1", "value.exists()"), version) == [
+        (at(0), "constraint-key")]
