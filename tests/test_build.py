@@ -195,13 +195,12 @@ def test_the_build_knows_the_fhir_versions_convert_writes() -> None:
 
 def test_the_build_finds_in_its_bundle_what_validate_finds_in_the_file(tmp_path: Path) -> None:
     """The build validates the Bundle it serialised, not the bytes parsed back: same findings,
-    same lines, for an export with mistakes in entries far apart (a code, an empty array, a
-    language, the narrative status)."""
+    same lines and columns (each the field's own), for an export with mistakes in entries far
+    apart (a code, an empty array, a language, the narrative status)."""
     from ivig_fhir import pipeline
-    from ivig_fhir.bundle import dumps, entry_lines
+    from ivig_fhir.bundle import dumps
     from ivig_fhir.terminology import TerminologyLayer
     from ivig_fhir.validate import validate_bytes
-    from ivig_fhir.validate._lines import entry_lines as entry_lines_of_any_json
 
     settings = pipeline.BuildSettings(SOURCE, tmp_path)
     curated, _ = pipeline.load_checked(settings)
@@ -212,12 +211,40 @@ def test_the_build_finds_in_its_bundle_what_validate_finds_in_the_file(tmp_path:
     resources[200].resource["language"] = "xx-nope"
     bundle = pipeline.build_bundle(curated, resources)
     written = dumps(bundle)
-    assert entry_lines(written) == entry_lines_of_any_json(written.decode())
     path = tmp_path / "ivig-fhir-bundle.json"
     found = validate_bytes(written, file=str(path), fhir_version="R5",
                            extra_layers=[TerminologyLayer("R5", curated)])
     assert len([p for p in found if p.is_error]) >= 4
-    assert {p.line for p in found} >= set(entry_lines(written)[i] for i in (3, 40, 100, 200))
+    lines = written.decode().splitlines()
+    at = {lines[p.line - 1][p.column - 1:].split(":")[0] for p in found
+          if p.is_error and p.line and p.column}
+    assert at >= {'"status"', '"identifier"', '"language"'}, at
     with pytest.raises(pipeline.FindingsError) as refused:
         pipeline.validate_export(curated, bundle, path)
     assert refused.value.problems == pipeline.FindingsError("", found).problems
+
+
+def test_the_export_must_carry_what_it_references(tmp_path: Path) -> None:
+    """A transaction of someone else's may reference what their server holds (a warning in
+    `validate`); ours is uploaded to servers that hold none of it: the build refuses it."""
+    from ivig_fhir import pipeline
+    from ivig_fhir.bundle import dumps
+    from ivig_fhir.validate import validate_bytes
+
+    settings = pipeline.BuildSettings(SOURCE, tmp_path)
+    curated, _ = pipeline.load_checked(settings)
+    resources = pipeline.map_curated(curated)
+    cud = next(r.resource for r in resources if r.resource["resourceType"] ==
+               "ClinicalUseDefinition")
+    cud["subject"] = [{"reference": "Medication/not-in-the-export"}]
+    bundle = pipeline.build_bundle(curated, resources)
+    path = tmp_path / "ivig-fhir-bundle.json"
+    found = [p for p in validate_bytes(dumps(bundle), file=str(path), fhir_version="R5")
+             if p.code == "unresolved-reference"]
+    assert [p.severity for p in found] == ["warning"], found
+    with pytest.raises(pipeline.FindingsError) as refused:
+        pipeline.validate_export(curated, bundle, path)
+    carried = [p for p in refused.value.problems if p.code == "unresolved-reference"]
+    assert [(p.severity, p.field) for p in carried] == [("error", found[0].field)]
+    assert "the export must carry every resource it references" in carried[0].message
+    assert not any(tmp_path.iterdir())

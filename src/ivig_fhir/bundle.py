@@ -114,22 +114,3 @@ def _scalar(value: Any) -> str:
             raise ValueError(value)
         return float.__repr__(value)
     raise TypeError(value)
-
-
-def entry_lines(written: bytes) -> list[int]:
-    """The line (1-based) each entry of a Bundle written by `dumps` starts on: in that layout
-    an entry opens on a line of its own, `{` four spaces in, inside `  "entry": [`. A
-    fraction of the cost of scanning JSON of any layout (validate's entry lines)."""
-    lines = written.split(b"\n")
-    try:
-        start = lines.index(b'  "entry": [')
-    except ValueError:
-        return []
-    found = []
-    for number in range(start + 1, len(lines)):
-        line = lines[number]
-        if line == b"    {":
-            found.append(number + 1)
-        elif line.startswith(b"  ]"):
-            break
-    return found

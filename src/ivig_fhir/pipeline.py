@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -19,14 +18,14 @@ from typing import Any
 
 from ivig_fhir import __version__
 from ivig_fhir.approval import APPROVAL_FILE, Approval, approvals_holding
-from ivig_fhir.bundle import BUNDLE_FILE, build_bundle, dumps, entry_lines
+from ivig_fhir.bundle import BUNDLE_FILE, build_bundle, dumps
 from ivig_fhir.definitions import has_extract
 from ivig_fhir.formats import DEFAULT_FORMATS, FORMATS, Export, write_formats
 from ivig_fhir.load import Curated, load_source_data
 from ivig_fhir.mapping import Mapped, map_curated
 from ivig_fhir.problems import BadInput, FindingsError, Problem, errors
 from ivig_fhir.terminology import TerminologyLayer, check_concepts, check_units
-from ivig_fhir.validate import validate_resource
+from ivig_fhir.validate import locate, validate_resource
 
 MANIFEST_FILE = "manifest.json"
 
@@ -179,34 +178,30 @@ def validate_export(curated: Curated, bundle: dict[str, Any], path: Path,
     parsed back: the findings are those of `validate_bytes(dumps(bundle))` (tests/test_build.py
     holds them equal), and parsing would only add what `dumps` cannot write (duplicate keys,
     malformed text; NaN it refuses). Its bytes (`written`, when the build wrote them anyway)
-    give each finding in an entry the line the entry starts on."""
+    give each finding the line and column of its field."""
     if not has_extract(fhir_version):
         raise BadInput(f"the FHIR {fhir_version} export was converted but cannot be validated: "
                        f"ivig_fhir.definitions has no {fhir_version} extract yet; nothing was "
                        "written")
-    found = validate_resource(bundle, file=str(path), fhir_version=fhir_version,
-                              extra_layers=[TerminologyLayer(fhir_version, curated)])
-    problems = sorted(_at_entry_lines(found, lambda: written or dumps(bundle)), key=_order)
+    found = [_carried(p) for p in validate_resource(
+        bundle, file=str(path), fhir_version=fhir_version,
+        extra_layers=[TerminologyLayer(fhir_version, curated)])]
+    if found:
+        found = locate(found, (written or dumps(bundle)).decode())
+    problems = sorted(found, key=_order)
     if errors(problems):
         raise FindingsError("the export does not validate; nothing was written", problems)
     return problems
 
 
-_ENTRY = re.compile(r"Bundle\.entry\[(\d+)\]")
-
-
-def _at_entry_lines(problems: list[Problem], written: Callable[[], bytes]) -> list[Problem]:
-    """A finding in an entry without a line gets the line the entry starts on."""
-    if not any(p.line is None and p.field.startswith("Bundle.entry[") for p in problems):
-        return problems
-    lines = entry_lines(written())
-    out = []
-    for p in problems:
-        entry = _ENTRY.match(p.field) if p.line is None else None
-        if entry and int(entry.group(1)) < len(lines):
-            p = replace(p, line=lines[int(entry.group(1))])
-        out.append(p)
-    return out
+def _carried(p: Problem) -> Problem:
+    """Our export carries every resource it references: a transaction of someone else's may
+    point at what their server holds (a warning in `validate`), ours is uploaded to servers
+    that hold none of it, in chunks planned from the references inside it (upload.plan)."""
+    if p.code == "unresolved-reference" and not p.is_error:
+        return replace(p, severity="error", message=p.message.split("; a ")[0]
+                       + "; the export must carry every resource it references")
+    return p
 
 
 def _order(p: Problem) -> tuple[str, int, int, str, str, str]:

@@ -73,7 +73,7 @@ def test_the_type_rule_reports_a_bundle_entry_at_its_own_path() -> None:
     found = [p for p in validate_bytes(json.dumps(bundle, indent=1).encode(), file="b.json",
                                        fhir_version="R5") if p.is_error]
     assert [(p.field, p.code, p.line) for p in found] == [
-        ("Bundle.entry[0].resource.type", "structuredefinition-type", 6)]
+        ("Bundle.entry[0].resource.type", "structuredefinition-type", 20)]
 
 
 # --- constraint expressions (R5 StructureDefinition-ElementDefinition, Bundle-types: eld-11's

@@ -137,7 +137,7 @@ def test_ndjson_reports_line_numbers() -> None:
     assert [(p.line, p.layer) for p in found] == [(1, "version"), (2, "binding")]
 
 
-def test_bundle_file_findings_point_at_the_entry_line() -> None:
+def test_bundle_file_findings_point_at_the_field() -> None:
     b = transaction()
     b["entry"][3]["resource"]["text"]["div"] = "<div>{not: [json]}</div>"  # brackets in strings
     b["entry"][4]["resource"]["actuality"] = "possible"
@@ -145,12 +145,30 @@ def test_bundle_file_findings_point_at_the_entry_line() -> None:
     found = validate_bytes(raw, file="b.json")
     lines = raw.decode().splitlines()
     actuality = next(p for p in found if p.layer == "binding")
-    assert actuality.line is not None
-    assert lines[actuality.line - 1].strip() == "{"  # the entry's opening brace ...
-    assert '"fullUrl": "http://example.org/fhir/AdverseEvent' in lines[actuality.line]
+    assert actuality.line is not None and actuality.column is not None
+    assert lines[actuality.line - 1][actuality.column - 1:].startswith('"actuality": "possible"')
     narrative = next(p for p in found if p.layer == "narrative")
-    assert '"fullUrl": "http://example.org/fhir/ClinicalUseDefinition' in \
-        lines[narrative.line or 0]
+    assert narrative.line is not None and narrative.column is not None
+    assert lines[narrative.line - 1][narrative.column - 1:].startswith('"div": "<div>{not')
+
+
+@pytest.mark.parametrize("indent", [2, None], ids=["pretty", "minified"])
+def test_standalone_and_ndjson_findings_point_at_the_field(indent: int | None) -> None:
+    """A resource file or an NDJSON line, pretty or on one line: line and column of the field
+    (its name)."""
+    mk = medication_knowledge()
+    mk["status"] = "retired-ish"
+    mk["intendedJurisdiction"].append({"coding": [{"system": "", "code": "US"}]})
+    text = json.dumps(mk, indent=indent)
+    for name, raw, n in (("mk.json", text, 0), ("mk.ndjson", "{}\n" + json.dumps(mk), 1)):
+        found = validate_bytes(raw.encode(), file=name, fhir_version="R5")
+        lines = raw.splitlines()
+        status = next(p for p in found if p.field == "MedicationKnowledge.status" and p.is_error)
+        system = next(p for p in found if p.field.endswith("[1].coding[0].system") and p.is_error)
+        for p, where in ((status, '"status": "retired-ish"'), (system, '"system": ""')):
+            assert p.line is not None and p.column is not None, p
+            assert lines[p.line - 1][p.column - 1:].startswith(where), (name, p)
+        assert status.line == (n + 1 if indent is None else status.line)
 
 
 # --- structure -------------------------------------------------------------------------------

@@ -97,6 +97,7 @@ def test_rows() -> None:
 def test_public_api_is_small() -> None:
     import ivig_fhir.validate as v
 
-    assert sorted(v.__all__) == ["Layer", "Validation", "detect_version", "validate_bytes",
-                                 "validate_files", "validate_paths", "validate_resource"]
+    assert sorted(v.__all__) == ["Layer", "Validation", "detect_version", "locate",
+                                 "validate_bytes", "validate_files", "validate_paths",
+                                 "validate_resource"]
     assert all(hasattr(v, name) for name in v.__all__)

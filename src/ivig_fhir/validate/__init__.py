@@ -27,9 +27,10 @@ There is no limit on how many resources a run checks: NDJSON is streamed in batc
 and large inputs are spread over every core with a bounded window of work (`validate_files`),
 so memory stays flat.
 
-Locations: `Problem.file`, `Problem.line` (JSON syntax errors; the NDJSON record; in a Bundle
-file, the line where the entry starts) and
-`Problem.field`, an HL7-style FHIRPath such as `Bundle.entry[2].resource.issue[0]`.
+Locations: `Problem.file`, `Problem.line` and `Problem.column` (where the field's name, or the
+deepest element of its path the text has, starts: in a pretty-printed file, a minified one, or
+an NDJSON record's line) and `Problem.field`, an HL7-style FHIRPath such as
+`Bundle.entry[2].resource.issue[0]`.
 """
 
 from __future__ import annotations
@@ -64,15 +65,18 @@ from . import (
     _fhirpath,
     _invariant,
     _json,
+    _measure,
     _narrative,
     _rules,
+    _search,
     _structure,
+    _structuremap,
 )
-from ._lines import add_entry_lines
+from ._lines import locate
 from ._walk import walk
 
-__all__ = ["Layer", "Validation", "detect_version", "validate_bytes", "validate_files",
-           "validate_paths", "validate_resource"]
+__all__ = ["Layer", "Validation", "detect_version", "locate", "validate_bytes",
+           "validate_files", "validate_paths", "validate_resource"]
 
 Layer = Callable[[dict[str, Any], str], list[Problem]]
 """An extra check: (resource or Bundle as JSON, file) -> problems."""
@@ -165,13 +169,16 @@ def validate_resource(
         return sorted(problems + structure, key=_key)
     w = walk(data, defs, file=file, line=line)
     structure = (w.problems + _rules.check(w, defs, file=file, line=line)
-                 + _conformance.check(w, defs, file=file, line=line))
+                 + _conformance.check(w, defs, file=file, line=line)
+                 + _search.check(w, defs, file=file, line=line)
+                 + _structuremap.check(w, defs, file=file, line=line))
     problems += structure
     problems += _invariant.check(w, data, file=file, version=version, line=line,
                                  quiet_failures=bool(structure))
     problems += _binding.check(w, defs, file=file, line=line)
     problems += _bundle.check(data, w, file=file, line=line)
     problems += _extensions.check(data, w, defs, file=file, line=line)
+    problems += _measure.check(w, file=file, line=line)
     for node in w.nodes:
         if node.type == "xhtml":
             problems += _narrative.check_div(node.value, file=file, field=node.loc, line=line)
@@ -211,10 +218,8 @@ def _validate_bytes(raw: bytes, file: str, fhir_version: str | None,
     if data is None:
         return problems
     notes = _Notes()
-    found = problems + _one(data, file, fhir_version, extra_layers, None, versions, notes)
-    if isinstance(data, dict) and data.get("resourceType") == "Bundle":
-        # Point findings inside an entry at the line where the entry starts.
-        found = add_entry_lines(found, raw.decode("utf-8-sig"))
+    found = locate(problems + _one(data, file, fhir_version, extra_layers, None, versions,
+                                   notes), raw.decode("utf-8-sig"))
     return sorted(found + notes.problems(file), key=_key)
 
 
@@ -316,9 +321,9 @@ def _check_line(n: int, chunk: bytes, file: str, fhir_version: str | None,
     if version is None:
         version, fits, unsupported = _detect(data)
         told = (n, version, fits, unsupported)
-    return (found + validate_resource(data, file=file, fhir_version=version,
-                                      extra_layers=extra_layers, line=n),
-            told, normalize_version(version).upper())
+    found += validate_resource(data, file=file, fhir_version=version, extra_layers=extra_layers,
+                               line=n)
+    return locate(found, chunk.decode("utf-8-sig")), told, normalize_version(version).upper()
 
 
 LineResult = tuple[int, list[Problem], Told | None, str | None]

@@ -3,13 +3,16 @@
 Value sets come from the offline extract; those it cannot expand (UCUM, BCP-47 languages,
 MIME types, currencies) are checked with `_codes`, and so is the unit of every Quantity whose
 system is UCUM.
+
+One rule is HAPI FHIR's, not the specification's (`_hapi_system`): at any binding to one of
+those five value sets, whatever its strength, a coding from another code system is an error.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ivig_fhir.definitions import Definitions, ValueSetCodes
+from ivig_fhir.definitions import Binding, Definitions, ValueSetCodes
 from ivig_fhir.problems import Problem
 
 from . import _codes
@@ -77,11 +80,60 @@ def _units(walk: Walk, file: str, line: int | None) -> list[Problem]:
     return out
 
 
+def _hapi_system(loc: str, type_code: str, value: Any, binding: Binding, file: str,
+                 line: int | None) -> list[Problem]:
+    """HAPI's CommonCodeSystemsTerminologyService (HAPI FHIR 8.8.0, in the validation chain of
+    HAPI's FhirInstanceValidator and so of a HAPI server validating uploads) answers for the
+    value sets languages, all-languages, ucum-units, mimetypes and currencies, and refuses any
+    code system but the one it assumes for each (its message: 'Inappropriate CodeSystem URL',
+    key mismatchCodeSystem). The HL7 engine asks it at every binding but an example one, and
+    reports what it says as an error whatever the strength: a preferred binding, which lets
+    other codes in (https://hl7.org/fhir/terminologies.html#preferred), fails the same way.
+    Where, as the referee shows: every coding of a CodeableConcept that has a system (one coding
+    from another system fails the concept even next to a right one, and one without a code
+    fails too); a Coding element only when it has both a system and a code (the engine asks
+    about nothing else); the value of an extension whose definition binds it."""
+    vs = binding.value_set.split("|", 1)[0]
+    known = _codes.CHECKS.get(vs)
+    if known is None or binding.strength == "example" or not isinstance(value, dict):
+        return []
+    expected = known[0]
+    if type_code == "CodeableConcept":
+        codings = _codings(type_code, value) or []
+    elif type_code == "Coding" and value.get("code") is not None:
+        codings = [value]
+    else:
+        return []
+    allowed = "" if binding.strength == "required" else (
+        f"; FHIR itself allows other codes at a {binding.strength} binding")
+    return [Problem(file, line, None, loc, f"code system {system!r} at a binding to {vs}: HAPI "
+                    f"FHIR's validation, as a HAPI server applies it, accepts only {expected} "
+                    f"there ('Inappropriate CodeSystem URL'){allowed}", "error", LAYER,
+                    "hapi-code-system")
+            for c in codings if isinstance(system := c.get("system"), str) and system.strip()
+            and system != expected]
+
+
+def _extension_binding(node: Node, defs: Definitions) -> Binding | None:
+    """The binding a core extension's definition puts on its value. (No nested extension of
+    the core binds its value to a value set `_hapi_system` knows.)"""
+    url = node.value.get("url") if isinstance(node.value, dict) else None
+    d = defs.extension(url) if isinstance(url, str) else None
+    return d.rules.binding if d is not None else None
+
+
 def check(walk: Walk, defs: Definitions, *, file: str, line: int | None = None) -> list[Problem]:
     out = _units(walk, file, line)
     for node in walk.nodes:
+        if node.type == "Extension" and (bound := _extension_binding(node, defs)) is not None:
+            for key in ("valueCodeableConcept", "valueCoding"):
+                out += _hapi_system(f"{node.loc}.{key}", key[5:], node.value.get(key), bound,
+                                    file, line)
         el = node.elem
-        if el is None or el.binding is None or el.binding.strength != "required":
+        if el is None or el.binding is None:
+            continue
+        out += _hapi_system(node.loc, node.type, node.value, el.binding, file, line)
+        if el.binding.strength != "required":
             continue
         url = el.binding.value_set
         vs = defs.value_set(url)

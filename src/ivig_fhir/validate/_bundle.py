@@ -4,7 +4,7 @@ Unique fullUrls, a `request` on every transaction/batch entry, `request.url` con
 resource for PUT and POST, legal ids, and every Reference resolving: to an entry of the Bundle
 (by urn:uuid/urn:oid or absolute fullUrl, or a relative `Type/id` against the entries' type and
 id or fullUrl base) or to a contained resource (`#id`). An unresolved relative reference is an
-error in a transaction, batch or document, a warning in other Bundles (see `_MUST_CARRY`).
+error in a document, a warning in other Bundles (see `_MUST_CARRY`).
 """
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ _REL = re.compile(r"^([A-Z][A-Za-z]+)/([^/?#]+)(?:/_history/[^/?#]+)?$")
 _ABS_REST = re.compile(r"^(https?://.+)/([A-Z][A-Za-z]+)/([^/?#]+)(?:/_history/[^/?#]+)?$")
 _TX = ("transaction", "batch")
 _HTTP = re.compile(r"^https?://")
-# Bundles whose relative references must resolve to an entry: a transaction or batch is what
-# `upload` sends, where a reference to nothing is a defect of the export (HAPI refuses it
-# where a search parameter indexes the element, and stores a dangling link elsewhere); a
-# document must carry what its Composition references (Composition's definition: "any other
-# resources referenced from Composition must be included as subsequent entries in the
-# Bundle", https://hl7.org/fhir/R5/composition.html). In a collection, searchset, history,
-# message or notification a relative reference names a resource on a server, which the HL7
-# engine accepts without a word (R5 Bundle-b248b1b2-..., a collection; R4B
-# Bundle-bundle-response-medsallergies, a batch-response): a warning there.
-_MUST_CARRY = (*_TX, "document")
+# Bundles whose relative references must resolve to an entry: a document must carry what its
+# Composition references (Composition's definition: "any other resources referenced from
+# Composition must be included as subsequent entries in the Bundle",
+# https://hl7.org/fhir/R5/composition.html). A transaction or batch may name what the server
+# already holds (https://hl7.org/fhir/R5/http.html#trules; R4B Bundle-hla-1 references
+# ServiceRequest/123, the HL7 engine accepts it); in a collection, searchset, history, message
+# or notification a relative reference names a resource on a server too (R5 Bundle-b248b1b2-...,
+# R4B Bundle-bundle-response-medsallergies): a warning there. ivig-fhir's own export carries
+# everything it references: the build holds that (pipeline.validate_export).
+_MUST_CARRY = ("document",)
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
 
 
@@ -256,9 +256,11 @@ def _references(walk: Walk, bundle: tuple[list[Any], dict[str, Any]] | None, fil
                               f" the Bundle (no {m.group(1)} with id {m.group(2)!r})",
                               "unresolved-reference"))
             else:
+                held = ("; the server it is sent to must hold it" if bundle_type in _TX
+                        else "")
                 out.append(_p(file, line, loc, f"reference {ref} does not resolve to an entry of"
                               f" the Bundle (no {m.group(1)} with id {m.group(2)!r}); a "
-                              f"{bundle_type} Bundle need not carry what it points at",
+                              f"{bundle_type} Bundle need not carry what it points at{held}",
                               "unresolved-reference", "warning"))
             continue
         m2 = _ABS_REST.match(ref)
