@@ -242,6 +242,10 @@ class Definitions:  # cached_property needs a __dict__: no slots
     code_systems: Mapping[str, CodeSystemCodes]
     extensions: Mapping[str, ExtensionDef] = field(default_factory=dict)
     profiles: Mapping[str, ProfileDef] = field(default_factory=dict)
+    # key -> (type, expression): the core type the HL7 engine meets first, for keys several
+    # core types define (scripts/engine-constraint-keys); the rest have one owner in `structures`.
+    shared_constraint_keys: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    _raw_structures: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _root_cache: dict[str, tuple[Constraint, ...]] = field(default_factory=dict, repr=False,
                                                            compare=False)
 
@@ -275,6 +279,23 @@ class Definitions:  # cached_property needs a __dict__: no slots
             base = parent.base_definition
         self._root_cache[name] = out = tuple(found)
         return out
+
+    def core_constraint(self, key: str) -> tuple[str, str] | None:
+        """(type, expression) of the constraint `key` among the core types (specialisations),
+        as the HL7 engine finds it: where several types define the key, the one it meets first
+        in its own order, which is no order the package states."""
+        return self.shared_constraint_keys.get(key) or self._key_owners.get(key)
+
+    @functools.cached_property
+    def _key_owners(self) -> dict[str, tuple[str, str]]:
+        # Read off the raw extract: parsing every structure for its keys costs ~50x more.
+        owners: dict[str, tuple[str, str]] = {}
+        for raw in self._raw_structures.values():
+            if raw.get("derivation") == "specialization":
+                for c in raw["constraints"].values():
+                    if "expression" in c:
+                        owners.setdefault(c["key"], (raw["type"], c["expression"]))
+        return owners
 
     def is_primitive(self, type_code: str) -> bool:
         sd = self.structures.get(type_code)
@@ -403,6 +424,9 @@ def _load(v: str) -> Definitions:
         package_version=pkg["version"],
         package_sha256=pkg["sha256"],
         structures=_Lazy(raw["structures"], _structure),
+        shared_constraint_keys={k: (str(t), str(e))
+                                for k, (t, e) in raw.get("constraintKeys", {}).items()},
+        _raw_structures=raw["structures"],
         extensions=_Lazy({u: (u, r) for u, r in ext_raw.items()},
                          lambda item: _extension(*item)),
         profiles={url: ProfileDef(url, p["type"], p.get("version"),
