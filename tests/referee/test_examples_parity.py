@@ -88,22 +88,7 @@ FALSE_NEGATIVES: dict[str, str] = {
 }
 
 # Files ivig-fhir rejects and the engine passes, with why.
-FALSE_POSITIVES: dict[str, str] = {
-}
-
-# Versions where the listed misses still exceed the thresholds (issue 14 item 2 not met yet):
-# reported as an expected failure, and a failure once the rates do hold.
-RATES_NOT_MET: dict[str, str] = {
-    "R5": "11 false negatives of 262 rejected (4.2%), 0 false positives of 2,817 judged files, "
-          "over the whole package (2026-12-07): 8 the engine's own errors or order "
-          "effects (v3-RoleCode x3, sdf-26's indexer, inv-1 across core types x3, a backbone "
-          "element profile), HAPI's unit-system rule on a preferred binding, two CQL Measures",
-    "R4B": "14 false negatives of 256 rejected (5.5%), 1 false positive of 2,837 judged files "
-           "(0.04%), over the whole package (2026-12-07): constraint-key order x4, "
-           "StructureMaps x2, CQL Measures x2, HAPI's language-system rule x2, FHIRPath inside "
-           "definitions, a search expression, DataType, v3-ActReason",
-}
-
+FALSE_POSITIVES: dict[str, str] = {}
 
 def _in_sample(name: str) -> bool:
     return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % SAMPLE_EVERY == 0
@@ -249,7 +234,6 @@ def test_rates_hold(parity: Parity) -> None:
           f"false negatives {len(fn)} ({len(fn) / max(len(rejected), 1):.1%}), "
           f"false positives {len(fp)} ({len(fp) / len(parity.files):.2%})")
     held = len(fn) <= FN_LIMIT * len(rejected) and len(fp) <= FP_LIMIT * len(parity.judged())
-    if parity.version in RATES_NOT_MET:
-        assert not held, f"the rates hold for {parity.version} now: remove it from RATES_NOT_MET"
-        pytest.xfail(f"{RATES_NOT_MET[parity.version]}; engine verdicts from {parity.source}")
-    assert held
+    assert held, (f"{parity.version}: {len(fn)} false negatives of {len(rejected)} rejected "
+                  f"(limit {FN_LIMIT:.0%}), {len(fp)} false positives of "
+                  f"{len(parity.judged())} judged (limit {FP_LIMIT:.1%})")
