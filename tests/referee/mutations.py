@@ -333,9 +333,11 @@ def bad_code_mime_type(b: JsonDict) -> None:
 
 @mutation
 def broken_reference(b: JsonDict) -> None:
-    """ClinicalUseDefinition.subject points at a Medication the Bundle does not have."""
+    """ClinicalUseDefinition.subject points at a urn:uuid no entry of the Bundle has (a relative
+    Medication/x that no entry has is no error in a transaction, which may reference what the
+    server holds: the build refuses it in its own export, tests/test_build.py)."""
     res(b, "ClinicalUseDefinition", type="indication")["subject"][0]["reference"] = (
-        "Medication/no-such-medication")
+        "urn:uuid:6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f")
 
 
 @mutation

@@ -39,7 +39,8 @@ EXPORT = "ivig-fhir-bundle.json"
 # evaluate with that unit, not by its UCUM check.)
 ENGINE_ACCEPTS: dict[str, str] = {
     "bad-code-mime-type": "the engine does not check Attachment.contentType against BCP-13",
-    "broken-reference": "a relative reference that resolves to no entry: not even a warning",
+    "broken-reference": "a urn:uuid reference that no entry has: not even a warning, though "
+                        "nothing but the Bundle can resolve it (bundle.html#references)",
     "empty-array": "an empty JSON array passes without an issue",
 }
 
