@@ -33,6 +33,7 @@ from typing import Any
 from ivig_fhir.definitions import Definitions, ElementDef, StructureDef
 from ivig_fhir.problems import Problem
 
+from ._conformance import _renamed, _upper
 from ._walk import Walk
 
 LAYER = "structure"
@@ -240,7 +241,9 @@ def _step(states: list[State], name: str, defs: Definitions) -> list[State] | st
         if elem is None:
             if f"{name}[x]" in kids:
                 return None  # a choice element: its several types are not followed
-            renamed = renamed or _renamed_choice(kids, name)
+            if renamed is None and (hit := _renamed(kids, name)) is not None:
+                # valueQuantity -> ("value", "Quantity"): the JSON name of value[x]'s Quantity
+                renamed = name[:-len(_upper(hit[1]))], hit[1]
             continue
         into = _into(elem, struct, defs)
         if into is None:
@@ -252,17 +255,6 @@ def _step(states: list[State], name: str, defs: Definitions) -> list[State] | st
                 f"element as {choice}, its type with {choice}.ofType({type_code}) or "
                 f"({choice} as {type_code})")
     return found
-
-
-def _renamed_choice(kids: Any, name: str) -> tuple[str, str] | None:
-    """(choice, type) when `name` is a choice element's name with a type of it appended."""
-    for key, elem in kids.items():
-        if key.endswith("[x]") and name.startswith(key[:-3]):
-            suffix = name[len(key) - 3:]
-            for type_code in elem.types:
-                if type_code[:1].upper() + type_code[1:] == suffix:
-                    return key[:-3], type_code
-    return None
 
 
 def _into(elem: ElementDef, struct: StructureDef, defs: Definitions) -> State | None:
